@@ -53,9 +53,11 @@ def run(settings: BridgeSettings) -> int:
     source = AnkaiosSource(
         SourceSettings(
             settings.control_interface,
-            settings.handshake_timeout,
-            settings.agent_reconnect_timeout,
-            settings.resync_interval,
+            handshake_timeout=settings.handshake_timeout,
+            agent_reconnect_timeout=settings.agent_reconnect_timeout,
+            resync_interval=settings.resync_interval,
+            request_timeout=settings.request_timeout,
+            probe_interval=settings.probe_interval,
         ),
         engine.submit,
     )
@@ -77,7 +79,6 @@ def run(settings: BridgeSettings) -> int:
         engine.put(Stop())
         link.stop(connect_wait=_FATAL_CONNECT_WAIT)
         return EXIT_FAILURE
-    LOG.info("subscribed to Ankaios at %s", settings.control_interface)
     while not engine.finished.wait(0.5):
         pass
     source.stop()

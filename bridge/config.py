@@ -40,7 +40,10 @@ class BridgeSettings:
     log_level: str = "INFO"
     resync_interval: float = 60.0
     handshake_timeout: float = 5.0
-    agent_reconnect_timeout: float = 30.0
+    # 0: wait for a lost agent as long as it takes.
+    agent_reconnect_timeout: float = 0.0
+    request_timeout: float = 5.0
+    probe_interval: float = 5.0
 
 
 def load_settings(
@@ -67,7 +70,17 @@ def load_settings(
     )
     parser.add_argument(
         "--agent-reconnect-timeout",
-        help="seconds to wait for a restarted agent (ANKAIOS_AGENT_RECONNECT_TIMEOUT, default 30)",
+        help="seconds to wait for a lost agent before giving up, 0 = as long as it takes "
+        "(ANKAIOS_AGENT_RECONNECT_TIMEOUT, default 0)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        help="seconds an Ankaios request may stay unanswered before $bridge/ankaios says "
+        "disconnected (ANKAIOS_REQUEST_TIMEOUT, default 5)",
+    )
+    parser.add_argument(
+        "--probe-interval",
+        help="seconds between liveness probes of Ankaios (ANKAIOS_PROBE_INTERVAL, default 5)",
     )
     args = parser.parse_args(list(argv))
     qos = flag_number(args, environ, "mqtt_qos", "MQTT_QOS", int, 0, 1)
@@ -102,7 +115,13 @@ def load_settings(
             "agent_reconnect_timeout",
             "ANKAIOS_AGENT_RECONNECT_TIMEOUT",
             float,
-            0.1,
-            30.0,
+            0.0,
+            0.0,
+        ),
+        request_timeout=flag_number(
+            args, environ, "request_timeout", "ANKAIOS_REQUEST_TIMEOUT", float, 0.1, 5.0
+        ),
+        probe_interval=flag_number(
+            args, environ, "probe_interval", "ANKAIOS_PROBE_INTERVAL", float, 0.1, 5.0
         ),
     )

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bridge.model import (
+    AnkaiosLink,
     Changes,
     ExecutionState,
     InstanceStatus,
@@ -25,6 +26,8 @@ from bridge.model import (
     format_since,
 )
 from bridge.reconcile import (
+    ANKAIOS_CONNECTED,
+    ANKAIOS_DISCONNECTED,
     ONLINE,
     Publish,
     plan_full,
@@ -97,6 +100,8 @@ class Engine:
         self._truth: dict[InstanceKey, InstanceStatus] | None = None
         self._retained: dict[str, bytes] = {}
         self._status_topic = bridge_topic(prefix, "status")
+        self._ankaios_topic = bridge_topic(prefix, "ankaios")
+        self._ankaios = ANKAIOS_DISCONNECTED
         self._bridge_root = bridge_topic(prefix, "")
         self._generation = 0
         self._synced = False
@@ -113,8 +118,8 @@ class Engine:
         self._inbox.put(item)
 
     def submit(self, item: object) -> None:
-        """Apply an Ankaios snapshot or change now, on this thread; queue anything else."""
-        if isinstance(item, (Changes, Snapshot)):
+        """Apply what Ankaios reports now, on this thread; queue anything else."""
+        if isinstance(item, (Changes, Snapshot, AnkaiosLink)):
             self._guarded(item)
         else:
             self.put(item)
@@ -151,6 +156,10 @@ class Engine:
             self._observe(item)
         elif isinstance(item, Snapshot):
             self._apply_snapshot(item)
+        elif isinstance(item, AnkaiosLink):
+            self._ankaios = ANKAIOS_CONNECTED if item.connected else ANKAIOS_DISCONNECTED
+            if self._synced and self._truth is not None:
+                self._send(self._own_topics())
         elif isinstance(item, BrokerConnected):
             self._generation = item.generation
             self._synced = False
@@ -172,6 +181,9 @@ class Engine:
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         if self._truth is None:
             self._truth = {}
+        # A snapshot answers the latest subscription: the link is live (the source
+        # says otherwise right after it if a probe is overdue).
+        self._ankaios = ANKAIOS_CONNECTED
         self._truth = {
             key: self._status_for(key, execution) for key, execution in snapshot.instances.items()
         }
@@ -220,6 +232,8 @@ class Engine:
                 message.payload[:20],
             )
             self._send([Publish(self._status_topic, ONLINE)])
+        elif message.topic == self._ankaios_topic and self._truth is not None:
+            self._send(self._own_topics())
 
     def _reconcile(self) -> None:
         if self._truth is None:
@@ -227,11 +241,17 @@ class Engine:
         if not self._since_settled:
             self._settle_since(self._truth)
         plan = plan_full(self.prefix, self._truth, self._retained)
+        plan.extend(self._own_topics())
         if self._retained.get(self._status_topic) != ONLINE:
             plan.append(Publish(self._status_topic, ONLINE))
         if plan:
             LOG.info("reconciling the broker: %d retained topics to publish or clear", len(plan))
         self._send(plan)
+
+    def _own_topics(self) -> list[Publish]:
+        if self._retained.get(self._ankaios_topic) == self._ankaios:
+            return []
+        return [Publish(self._ankaios_topic, self._ankaios)]
 
     def _settle_since(self, truth: dict[InstanceKey, InstanceStatus]) -> None:
         for key, status in truth.items():

@@ -9,6 +9,10 @@ STATE_MASK = "workloadStates.*.*.*.state"
 # on the `.state` mask, so the bridge also subscribes to the sub-state leaf.
 SUBSTATE_MASK = "workloadStates.*.*.*.subState"
 BRIDGE_MASKS: tuple[str, ...] = (STATE_MASK, SUBSTATE_MASK)
+# The liveness probe asks for an instance that cannot exist (`$` is no character of
+# Ankaios names): the server answers with an empty state, a few bytes, and the
+# bridge's `.state` rule covers it.
+PROBE_MASKS: tuple[str, ...] = ("workloadStates.$probe.$probe.$probe.state",)
 
 _ROOT = "workloadStates"
 _LEAVES = frozenset(("state", "subState"))

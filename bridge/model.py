@@ -143,6 +143,13 @@ class Changes:
 
 
 @dataclass(frozen=True, slots=True)
+class AnkaiosLink:
+    """Whether the bridge holds a live Ankaios subscription (accepted, latest request answered)."""
+
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SourceFailed:
     """The control interface is lost for good; `message` tells the operator what to do."""
 

@@ -15,7 +15,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from bridge.config import MqttSettings
 from bridge.connection import Will, create_client, describe_settings, warn_if_insecure
 from bridge.engine import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced
-from bridge.reconcile import OFFLINE, ONLINE
+from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
 from bridge.topics import bridge_topic, instance_filter
 
 LOG = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class BrokerLink:
         self.settings = settings
         self.sink = sink
         self.status_topic = bridge_topic(settings.prefix, "status")
+        self.ankaios_topic = bridge_topic(settings.prefix, "ankaios")
         # The marker comes back after the retained burst: one connection's packets
         # are answered in order, and no retained message is ever stored there.
         self.marker_topic = bridge_topic(settings.prefix, f"sync/{uuid.uuid4().hex}")
@@ -161,7 +162,7 @@ class BrokerLink:
         return True
 
     def stop(self, connect_wait: float = 0.0) -> None:
-        """Publish `offline`, flush what is in flight and disconnect.
+        """Say `disconnected` and `offline`, flush what is in flight and disconnect.
 
         With `connect_wait`, a link that is not connected yet waits that long for
         the broker so that a fatal error still leaves `offline` behind.
@@ -177,6 +178,10 @@ class BrokerLink:
             self._stopping.set()
             connected = client.is_connected()
             if connected:
+                # A stopped bridge holds no Ankaios subscription any more.
+                client.publish(
+                    self.ankaios_topic, ANKAIOS_DISCONNECTED, qos=self.settings.qos, retain=True
+                )
                 info = client.publish(
                     self.status_topic, OFFLINE, qos=max(self.settings.qos, 1), retain=True
                 )

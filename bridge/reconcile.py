@@ -17,6 +17,9 @@ from bridge.topics import InstanceKey, instance_topic, parse_instance_topic
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+# `$bridge/ankaios`: whether the bridge holds a live Ankaios subscription.
+ANKAIOS_CONNECTED = b"connected"
+ANKAIOS_DISCONNECTED = b"disconnected"
 
 
 @dataclass(frozen=True, slots=True)

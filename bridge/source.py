@@ -1,13 +1,17 @@
-"""The Ankaios event source: subscribes, turns answers and events into Snapshot and Changes.
+"""The Ankaios event source: a reader thread that keeps a subscription alive, come what may.
 
-One thread reads the control interface. It re-subscribes after an agent restart
-and every `resync_interval` (a subscription can vanish silently when the agent
-loses the server), and reports what cannot be recovered as SourceFailed.
+It reports Snapshot and Changes, whether it holds a live subscription
+(AnkaiosLink), and only what cannot be recovered as SourceFailed. What a real
+agent does to the control interface (upstream v1.0.1): it dies and comes back on
+the same FIFOs (EOF and POLLERR here, in either order); on every reconnect to its
+server it hands the FIFOs to a new task that wants a Hello and unlinks them (a
+link count of zero here); while its server is away it answers nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import threading
 import time
@@ -15,33 +19,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.fieldpaths import BRIDGE_MASKS, STATE_MASK, parse_field_path
-from bridge.model import Changes, ExecutionState, Snapshot, SourceFailed
-from bridge.protocol import (
-    Accepted,
-    Closed,
-    ErrorAnswer,
-    FrameError,
-    Garbage,
-    Message,
-    OtherAnswer,
-    StateAnswer,
-    cancel_frame,
-    new_request_id,
-    state_request_frame,
-)
-from bridge.topics import InstanceKey
+from bridge.model import AnkaiosLink, Snapshot, SourceFailed
+from bridge.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
+from bridge.subscription import Subscription, SubscriptionError
 from bridge.transport import (
+    AgentAwayError,
     AgentGoneError,
     Connection,
-    ControlInterfaceError,
     Fifos,
+    FifosRemovedError,
     check_fifos,
 )
 
 LOG = logging.getLogger(__name__)
-_MAX_WAIT = 0.1
-_ACCESS_DENIED = "Access denied"
+# The swap of the FIFOs must be seen within 100 ms: the reader wakes this often.
+_TICK = 0.05
+_AWAY_RETRY = 0.1
+# During the swap the old task may still read for a moment and swallow a Hello: it is
+# repeated after 0.2 s, then twice as long each time, at most every second.
+_HELLO_FIRST_REPEAT = 0.2
+_HELLO_REPEAT = 1.0
+_RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,210 +48,266 @@ class SourceSettings:
 
     directory: Path
     handshake_timeout: float = 5.0
-    agent_reconnect_timeout: float = 30.0
+    # 0: wait for a lost agent as long as it takes.
+    agent_reconnect_timeout: float = 0.0
     resync_interval: float = 60.0
+    request_timeout: float = 5.0
+    probe_interval: float = 5.0
+
+
+class _Phase(enum.Enum):
+    AWAY = "the agent is away"
+    HANDSHAKE = "the handshake is pending"
+    CONNECTED = "connected"
+
+
+class _FatalError(Exception):
+    """Raised inside the reader thread for what cannot be recovered."""
 
 
 class AnkaiosSource:
-    """Feeds `sink` with Snapshot, Changes and, when all is lost, SourceFailed."""
+    """Feeds `sink` with Snapshot, Changes, AnkaiosLink and, when all is lost, SourceFailed."""
 
     def __init__(self, settings: SourceSettings, sink: Callable[[object], None]) -> None:
         self.settings = settings
         self.sink = sink
-        self.masks: tuple[str, ...] = BRIDGE_MASKS
+        self.subscription = Subscription(
+            settings.resync_interval, settings.probe_interval, settings.request_timeout
+        )
         self._connection = Connection(Fifos(settings.directory))
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
-        self._current: str | None = None
-        self._pending: str | None = None
-        self._next_resync = 0.0
-        self._logged: set[str] = set()
+        self._phase = _Phase.AWAY
+        self._ever_connected = False
+        self._away_since = 0.0
+        self._away_logged = False
+        self._in_outage = False
+        self._handshake_started = 0.0
+        self._next_hello = 0.0
+        self._hello_wait = _HELLO_FIRST_REPEAT
+        self._handshake_warned = False
+        self._swap_seen = False
+        self._link = False
 
     def start(self) -> None:
-        """Connect, subscribe and start reading; raise ControlInterfaceError if that cannot work."""
-        self.connect()
-        self.subscribe()
-        self.start_reading()
-
-    def connect(self) -> None:
-        """Open the FIFOs and do the handshake."""
+        """Check that the control interface exists (ControlInterfaceError if not), start reading."""
         check_fifos(self._connection.fifos)
-        self._open(self.settings.handshake_timeout)
-
-    def start_reading(self) -> None:
-        """Start the reader thread."""
+        self._away_since = time.monotonic()
         self._thread.start()
 
     def stop(self) -> None:
         """Cancel the subscription (best effort) and close the FIFOs."""
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join(2 * _MAX_WAIT)
-        if self._current is not None:
+            self._thread.join(4 * _TICK)
+        current = self.subscription.requests.current
+        if current is not None and self._phase is _Phase.CONNECTED and self._connection.is_open:
             with contextlib.suppress(AgentGoneError):
-                self._connection.send(cancel_frame(self._current))
+                self._connection.send(cancel_frame(current))
         self._connection.close()
-
-    def _open(self, wait: float) -> None:
-        try:
-            self._connection.open(time.monotonic() + wait)
-        except OSError as err:
-            msg = (
-                f"the Ankaios agent does not read the control interface at "
-                f"{self.settings.directory} ({err.strerror}); if the agent is gone for good, "
-                "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
-            )
-            raise ControlInterfaceError(msg) from None
-        try:
-            self._connection.handshake(self.settings.handshake_timeout)
-        except AgentGoneError as err:
-            self._connection.close()
-            msg = f"the Ankaios agent went away during the handshake ({err})"
-            raise ControlInterfaceError(msg) from None
-        except ControlInterfaceError:
-            self._connection.close()
-            raise
-
-    def subscribe(self) -> None:
-        """Ask for the state and its events (again); the answer replaces the subscription."""
-        self._pending = new_request_id()
-        self._next_resync = time.monotonic() + self.settings.resync_interval
-        self._connection.send(state_request_frame(self._pending, self.masks, subscribe=True))
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            wait = min(_MAX_WAIT, self._next_resync - time.monotonic())
-            try:
-                for message in self._connection.read(wait):
-                    self._handle(message)
-                if time.monotonic() >= self._next_resync:
-                    self.subscribe()
-            except AgentGoneError as err:
-                if self._stopping.is_set():
-                    return
-                if not self._reconnect(str(err)):
-                    return
-            except FrameError as err:
-                LOG.warning(
-                    "skipped unreadable control-interface data (%s); re-reading the state", err
-                )
-                self._connection.drop_buffer()
-                self._subscribe_quietly()
-            except _FatalError as fatal:
-                self.sink(SourceFailed(str(fatal)))
-                return
-
-    def _subscribe_quietly(self) -> None:
-        with contextlib.suppress(AgentGoneError):
-            self.subscribe()
-
-    def _reconnect(self, why: str) -> bool:
-        LOG.warning("lost the Ankaios agent (%s); reconnecting", why)
-        self._connection.close()
-        self._current = self._pending = None
         try:
-            self._open(self.settings.agent_reconnect_timeout)
-            self.subscribe()
-        except (ControlInterfaceError, AgentGoneError) as err:
-            self.sink(SourceFailed(str(err)))
-            return False
-        LOG.info("reconnected to the Ankaios agent; re-subscribed")
-        return True
+            while not self._stopping.is_set():
+                self._step()
+        except (_FatalError, SubscriptionError) as fatal:
+            self._connection.close()
+            self.sink(SourceFailed(str(fatal)))
+        except Exception:
+            # A bug must end the bridge visibly, not leave it mirroring nothing.
+            LOG.exception("the control-interface reader failed")
+            self._connection.close()
+            self.sink(SourceFailed("the control-interface reader failed (a bug; see above)"))
+
+    def _step(self) -> None:
+        if self._phase is _Phase.AWAY:
+            self._try_open()
+            return
+        try:
+            reading = self._connection.read(_TICK)
+            for message in reading.messages:
+                self._handle(message)
+            if reading.garbled is not None:
+                LOG.warning(
+                    "skipped unreadable control-interface data (%s); re-reading the state",
+                    reading.garbled,
+                )
+                if self._phase is _Phase.CONNECTED:
+                    self._send(self.subscription.reread(time.monotonic()))
+            if reading.gone is not None:
+                self._lose(reading.gone)
+                return
+            self._tick(time.monotonic())
+        except AgentGoneError as err:
+            self._lose(str(err))
+
+    def _try_open(self) -> None:
+        now = time.monotonic()
+        try:
+            self._connection.open()
+        except AgentAwayError:
+            self._wait_for_agent(now)
+            return
+        except FifosRemovedError:
+            raise _FatalError(
+                f"the Ankaios control interface at {self.settings.directory} is gone: the agent "
+                "replaced it when it reconnected to its server, then removed it, and cannot "
+                f"give this workload instance a new one; {_RECREATE}"
+            ) from None
+        except OSError as err:
+            raise _FatalError(
+                f"cannot open the Ankaios control interface at {self.settings.directory}: "
+                f"{err.strerror or err}"
+            ) from None
+        self._swap_seen = False
+        try:
+            self._begin_handshake(now)
+        except AgentGoneError as err:
+            # The dying agent's reader was still open a moment ago (writer closed first).
+            self._lose(str(err))
+
+    def _wait_for_agent(self, now: float) -> None:
+        bound = self.settings.agent_reconnect_timeout
+        if bound > 0 and now - self._away_since > bound:
+            raise _FatalError(
+                f"the Ankaios agent does not read the control interface at "
+                f"{self.settings.directory} (gave up after {bound:g} s); if the agent is gone "
+                f"for good, {_RECREATE}"
+            )
+        if not self._away_logged:
+            self._away_logged = True
+            LOG.warning(
+                "waiting for the Ankaios agent to read the control interface at %s "
+                "(it is restarting or has not reached its server yet)",
+                self.settings.directory,
+            )
+        self._stopping.wait(_AWAY_RETRY)
+
+    def _begin_handshake(self, now: float) -> None:
+        self._phase = _Phase.HANDSHAKE
+        self._handshake_started = now
+        self._handshake_warned = False
+        self._connection.send(hello_frame())
+        self._hello_wait = _HELLO_FIRST_REPEAT
+        self._next_hello = now + self._hello_wait
+
+    def _lose(self, why: str) -> None:
+        self._connection.close()
+        self.subscription.requests.forget_all()
+        if not self._in_outage:
+            # One line per outage: a reconnect that fails again belongs to it.
+            self._in_outage = True
+            self._away_since = time.monotonic()
+            LOG.warning("lost the Ankaios agent (%s); waiting for it to come back", why)
+        self._phase = _Phase.AWAY
+        self._away_logged = True
+        self._report_link(time.monotonic())
+
+    def _replaced(self, now: float) -> None:
+        self._swap_seen = True
+        self.subscription.requests.forget_all()
+        LOG.warning(
+            "the Ankaios agent replaced the control interface (it reconnected to its server); "
+            "handshaking again on the same FIFOs"
+        )
+        self._begin_handshake(now)
+        self._report_link(now)
+
+    def _swapped(self, now: float) -> bool:
+        if not self._swap_seen and self._connection.unlinked():
+            self._replaced(now)
+            return True
+        return False
+
+    def _tick(self, now: float) -> None:
+        if self._swapped(now):
+            return
+        if self._phase is _Phase.HANDSHAKE:
+            self._tick_handshake(now)
+        elif self._phase is _Phase.CONNECTED:
+            self._send(self.subscription.due(now))
+        self._report_link(now)
+
+    def _tick_handshake(self, now: float) -> None:
+        if now - self._handshake_started > self.settings.handshake_timeout:
+            if not self._ever_connected:
+                raise _FatalError(
+                    f"the Ankaios agent did not answer the handshake within "
+                    f"{self.settings.handshake_timeout:g} s. Ankaios 1.0.x answers it once per "
+                    "workload instance, so a bridge process restarted inside the same instance "
+                    f"is never accepted; {_RECREATE}"
+                )
+            if not self._handshake_warned:
+                self._handshake_warned = True
+                LOG.warning(
+                    "the Ankaios agent has not accepted the handshake for %g s; still trying",
+                    self.settings.handshake_timeout,
+                )
+        if now >= self._next_hello:
+            self._connection.send(hello_frame())
+            self._hello_wait = min(2 * self._hello_wait, _HELLO_REPEAT)
+            self._next_hello = now + self._hello_wait
+
+    def _send(self, frames: list[bytes]) -> None:
+        for data in frames:
+            # Before every request: one that reaches a task still waiting for its
+            # Hello is answered with ConnectionClosed, which would end this workload.
+            if self._phase is not _Phase.CONNECTED or self._swapped(time.monotonic()):
+                return
+            self._connection.send(data)
+
+    def _report_link(self, now: float) -> None:
+        timeout = self.settings.request_timeout
+        requests = self.subscription.requests
+        live = self._phase is _Phase.CONNECTED and requests.live(now, timeout)
+        if live == self._link:
+            return
+        self._link = live
+        waited = requests.overdue(now, timeout)
+        if live:
+            LOG.info("the Ankaios subscription is live")
+        elif waited is not None and self._phase is _Phase.CONNECTED:
+            LOG.warning(
+                "Ankaios has not answered for %.0f s (the agent may have lost its server); the "
+                "retained states may be stale until it answers again",
+                waited,
+            )
+        self.sink(AnkaiosLink(live))
 
     def _handle(self, message: Message) -> None:
-        if isinstance(message, StateAnswer):
-            self._handle_state(message)
-        elif isinstance(message, ErrorAnswer):
-            self._handle_error(message)
-        elif isinstance(message, Closed):
+        if isinstance(message, Closed):
+            if self._phase is _Phase.HANDSHAKE:
+                raise _FatalError(f"the Ankaios agent refused the connection: {message.reason}")
             raise _FatalError(
                 f"the Ankaios agent closed the control interface: {message.reason}. "
                 "Ankaios 1.0.x accepts one handshake per workload instance, so this process "
-                "cannot reconnect; re-create the workload (ank delete workload <name>, then "
-                "ank apply state.yaml)"
+                f"cannot reconnect; {_RECREATE}"
             )
-        elif isinstance(message, Garbage):
-            LOG.warning("skipped a control-interface frame: %s", message.reason)
-        elif isinstance(message, OtherAnswer) and message.kind != "eventsCancelAccepted":
-            self._log_once(f"ignored a {message.kind} response from the Ankaios agent")
-        elif isinstance(message, Accepted):
-            LOG.debug("ignored a repeated ControlInterfaceAccepted")
-
-    def _handle_state(self, answer: StateAnswer) -> None:
-        for oddity in answer.oddities:
-            self._log_once(f"{oddity}; published as UNKNOWN")
-        if answer.altered is None:
-            if answer.request_id == self._pending:
-                LOG.debug("snapshot of %d instances", len(answer.instances))
-                old, self._current, self._pending = self._current, self._pending, None
-                self.sink(Snapshot(answer.instances))
-                if old is not None:
-                    self._connection.send(cancel_frame(old))
+        now = time.monotonic()
+        if isinstance(message, Accepted):
+            if self._phase is _Phase.HANDSHAKE:
+                self._accepted(now)
             return
-        if answer.request_id != self._current:
+        if self._phase is not _Phase.CONNECTED:
+            self.subscription.before_handshake(message)
             return
-        self._apply_event(answer)
+        outcome = self.subscription.handle(message, now)
+        for report in outcome.reports:
+            self.sink(report)
+            if isinstance(report, Snapshot) and not self._link:
+                # The engine takes a snapshot as a live link: say at once if it is not.
+                self._link = True
+                self._report_link(now)
+        self._send(outcome.frames)
 
-    def _apply_event(self, answer: StateAnswer) -> None:
-        assert answer.altered is not None  # noqa: S101 - only events get here
-        added, updated, removed = answer.altered
-        upserts: dict[InstanceKey, ExecutionState] = {}
-        missing = False
-        for path in (*added, *updated):
-            key = self._key(path)
-            if key is None or key in upserts:
-                continue
-            execution = answer.instances.get(key)
-            if execution is None:
-                # Upstream may omit not-scheduled instances from an event's state:
-                # read the state afresh rather than lose the change.
-                missing = True
-                continue
-            upserts[key] = execution
-        removals = frozenset(key for path in removed if (key := self._key(path)) is not None)
-        if upserts or removals:
-            self.sink(Changes(upserts, removals - upserts.keys()))
-        if missing and self._pending is None:
-            LOG.info("an event named an instance without its state; re-reading the state")
-            self.subscribe()
-
-    def _key(self, path: str) -> InstanceKey | None:
-        key = parse_field_path(path)
-        if key is None:
-            self._log_once(f"ignored field path of unexpected shape: {path[:200]!r}")
-        return key
-
-    def _handle_error(self, error: ErrorAnswer) -> None:
-        if error.request_id != self._pending:
-            self._log_once(f"the Ankaios agent answered an old request with: {error.message}")
-            return
-        self._pending = None
-        denied = _ACCESS_DENIED in error.message
-        if denied and self.masks != (STATE_MASK,):
-            LOG.warning(
-                "Ankaios denied reading sub-states; publishing states with sub-states as of the "
-                "last state change only. Add %r to the filterMasks of the bridge's StateRule "
-                "(controlInterfaceAccess.allowRules) to see every sub-state change",
-                BRIDGE_MASKS[1],
-            )
-            self.masks = (STATE_MASK,)
-            self.subscribe()
-            return
-        if denied:
-            raise _FatalError(
-                f"Ankaios denied reading {STATE_MASK!r}; add controlInterfaceAccess.allowRules: "
-                f"[{{type: StateRule, operation: Read, filterMasks: {list(BRIDGE_MASKS)}}}] to the "
-                "bridge's workload and re-create it"
-            )
-        LOG.warning(
-            "the Ankaios agent refused the subscription (%s); retrying later", error.message
+    def _accepted(self, now: float) -> None:
+        self._phase = _Phase.CONNECTED
+        self._away_logged = False
+        self._in_outage = False
+        LOG.info(
+            "%s to the Ankaios agent at %s",
+            "reconnected" if self._ever_connected else "connected",
+            self.settings.directory,
         )
-
-    def _log_once(self, text: str) -> None:
-        if text not in self._logged and len(self._logged) < 1000:  # noqa: PLR2004
-            self._logged.add(text)
-            LOG.warning("%s", text)
-
-
-class _FatalError(Exception):
-    """Raised inside the reader thread for what cannot be recovered."""
+        self._ever_connected = True
+        self._send(self.subscription.accepted(now))

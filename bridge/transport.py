@@ -1,8 +1,8 @@
-"""The control-interface FIFOs: opening, the Hello handshake, reading frames, reconnecting.
+"""The control-interface FIFOs: opening, the Hello handshake, reading frames, writing.
 
 The bridge owns this transport instead of the SDK's reader, which delays
 back-to-back frames, truncates frames that arrive in pipe-sized pieces and cannot
-say why a handshake failed (see ../shared/reference/sdk-limits.md).
+say why a handshake failed (the project's SDK notes measure each defect).
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ import errno
 import os
 import select
 import stat
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.protocol import Accepted, Closed, FrameSplitter, Message, decode, hello_frame
+from bridge.protocol import FrameError, FrameSplitter, Message, decode
 
 _READ_SIZE = 1 << 16
-_RETRY_PAUSE = 0.05
+# Reads per wake-up before other work gets a turn (1 MiB).
+_READS_PER_WAKE = 16
 _WRITE_TIMEOUT = 2.0
+_WRITE_RETRY = 0.05
 
 
 class ControlInterfaceError(Exception):
@@ -28,7 +29,15 @@ class ControlInterfaceError(Exception):
 
 
 class AgentGoneError(Exception):
-    """The agent closed its end of the FIFOs (it died or restarts)."""
+    """The agent closed its end of the FIFOs (it died, restarts or ended its task)."""
+
+
+class AgentAwayError(Exception):
+    """Nobody reads `output`: the agent is not running (yet), or has not reached its server."""
+
+
+class FifosRemovedError(Exception):
+    """The FIFO paths are gone: the agent replaced and then dropped this control interface."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,38 +73,47 @@ def check_fifos(fifos: Fifos) -> None:
             raise ControlInterfaceError(msg)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one wait on the FIFOs brought: messages, then (perhaps) garbage or the agent gone."""
+
+    messages: list[Message]
+    gone: str | None = None
+    # Why the byte stream could not be split into frames (it was dropped).
+    garbled: str | None = None
+
+
 class Connection:
-    """One open pair of FIFO ends; `handshake()` then `frames()` until the agent goes."""
+    """One open pair of FIFO ends; `open()`, then `send()` and `read()` until the agent goes."""
 
     def __init__(self, fifos: Fifos) -> None:
         self.fifos = fifos
         self._read_fd = -1
         self._write_fd = -1
-        self._write_lock = threading.Lock()
         self._splitter = FrameSplitter()
-        # Messages that arrived in the same read as ControlInterfaceAccepted.
-        self.early: list[Message] = []
 
-    def open(self, deadline: float) -> None:
-        """Open both ends, waiting until `deadline` for the agent to read `output`.
+    @property
+    def is_open(self) -> bool:
+        """Whether both ends are open."""
+        return self._write_fd >= 0
 
-        `output` goes first: a restarting agent may recreate the FIFOs, and the
-        read end of `input` must be the new FIFO. It is open before the Hello is
-        sent, so the agent's lazy open of its sender succeeds.
+    def open(self) -> None:
+        """Open both ends once; raise AgentAwayError or FifosRemovedError when that fails.
+
+        `output` goes first: its open fails at once while no agent reads it, and
+        the read end of `input` must be open before the Hello so that the agent's
+        writer (opened lazily, 100 ms retries in upstream `output_pipe.rs`) finds it.
         """
-        while True:
-            try:
-                self._write_fd = os.open(self.fifos.output, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError as err:
-                # ENXIO: nobody reads `output`; ENOENT: a restarting agent recreates the FIFOs.
-                if err.errno not in (errno.ENXIO, errno.ENOENT) or time.monotonic() > deadline:
-                    raise
-                time.sleep(_RETRY_PAUSE)
+        self.close()
         try:
+            self._write_fd = os.open(self.fifos.output, os.O_WRONLY | os.O_NONBLOCK)
             self._read_fd = os.open(self.fifos.input, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError:
+        except OSError as err:
             self.close()
+            if err.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise FifosRemovedError(str(err)) from None
+            if err.errno == errno.ENXIO:
+                raise AgentAwayError(str(err)) from None
             raise
 
     def close(self) -> None:
@@ -106,64 +124,61 @@ class Connection:
         self._read_fd = self._write_fd = -1
         self._splitter.clear()
 
+    def unlinked(self) -> bool:
+        """Whether the FIFOs behind the open ends have been unlinked.
+
+        Upstream's agent, reconnecting to its server, hands these very FIFOs to a
+        new control-interface task and then unlinks them (runtime_manager.rs
+        `handle_server_hello`, io_utils/directory.rs): no EOF, no POLLERR; a link
+        count of zero is the only sign.
+        """
+        try:
+            return os.fstat(self._write_fd).st_nlink == 0
+        except OSError:
+            return False
+
     def send(self, data: bytes) -> None:
         """Write one frame; raise AgentGoneError when nobody reads `output` any more."""
-        with self._write_lock:
-            view = memoryview(data)
-            deadline = time.monotonic() + _WRITE_TIMEOUT
-            while view:
-                try:
-                    written = os.write(self._write_fd, view)
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise AgentGoneError(
-                            "the agent stopped reading the control interface"
-                        ) from None
-                    select.select([], [self._write_fd], [], _RETRY_PAUSE)
-                    continue
-                except (BrokenPipeError, OSError) as err:
-                    raise AgentGoneError(str(err)) from None
-                view = view[written:]
+        view = memoryview(data)
+        deadline = time.monotonic() + _WRITE_TIMEOUT
+        while view:
+            try:
+                written = os.write(self._write_fd, view)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AgentGoneError(
+                        "the agent stopped reading the control interface"
+                    ) from None
+                select.select([], [self._write_fd], [], _WRITE_RETRY)
+                continue
+            except OSError as err:
+                raise AgentGoneError(err.strerror or str(err)) from None
+            view = view[written:]
 
-    def handshake(self, timeout: float) -> None:
-        """Send Hello and wait for the agent's answer; raise ControlInterfaceError if refused."""
-        self.send(hello_frame())
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                msg = (
-                    f"the Ankaios agent did not answer the handshake within {timeout:g} s. "
-                    "Ankaios 1.0.x answers it once per workload instance, so a bridge process "
-                    "restarted inside the same instance is never accepted; re-create the workload "
-                    "(ank delete workload <name>, then ank apply state.yaml)"
-                )
-                raise ControlInterfaceError(msg)
-            messages = self.read(remaining)
-            for index, message in enumerate(messages):
-                if isinstance(message, Accepted):
-                    self.early = messages[index + 1 :]
-                    return
-                if isinstance(message, Closed):
-                    msg = f"the Ankaios agent refused the connection: {message.reason}"
-                    raise ControlInterfaceError(msg)
+    def read(self, timeout: float) -> Reading:
+        """Wait up to `timeout` s; return what arrived and, after it, whether the agent went.
 
-    def read(self, timeout: float) -> list[Message]:
-        """Return the messages that arrive within `timeout`; raise AgentGoneError on EOF."""
-        if self.early:
-            early, self.early = self.early, []
-            return early
-        # POLLERR on the write end: the agent closed the `output` reader.
+        Data read in the same wake-up as the sign of the agent's end comes first:
+        a final ConnectionClosed and its reason must not be lost to the POLLERR.
+        """
         poller = select.poll()
         poller.register(self._read_fd, select.POLLIN)
+        # Registered for nothing: POLLERR (the agent closed the `output` reader)
+        # is reported anyway.
         poller.register(self._write_fd, 0)
         messages: list[Message] = []
-        for fd, events in poller.poll(max(timeout, 0) * 1000):
-            if fd == self._write_fd and events & select.POLLERR:
-                raise AgentGoneError("the agent no longer reads the control interface")
+        gone: str | None = None
+        garbled: str | None = None
+        for fd, events in poller.poll(max(timeout, 0.0) * 1000):
             if fd == self._read_fd:
-                messages.extend(self._read_available())
-        return messages
+                try:
+                    gone = self._read_available(messages) or gone
+                except FrameError as err:
+                    garbled = str(err)
+                    self.drop_buffer()
+            elif events & select.POLLERR:
+                gone = gone or "the agent no longer reads the control interface"
+        return Reading(messages, gone, garbled)
 
     def drop_buffer(self) -> None:
         """Discard the partial frame and whatever is readable now (after garbage)."""
@@ -174,11 +189,15 @@ class Connection:
         except BlockingIOError:
             pass
 
-    def _read_available(self) -> list[Message]:
-        try:
-            data = os.read(self._read_fd, _READ_SIZE)
-        except BlockingIOError:
-            return []
-        if not data:
-            raise AgentGoneError("the agent closed the control interface")
-        return [decode(body) for body in self._splitter.feed(data)]
+    def _read_available(self, messages: list[Message]) -> str | None:
+        for _ in range(_READS_PER_WAKE):
+            try:
+                data = os.read(self._read_fd, _READ_SIZE)
+            except BlockingIOError:
+                return None
+            if not data:
+                return "the agent closed the control interface"
+            messages.extend(decode(body) for body in self._splitter.feed(data))
+            if len(data) < _READ_SIZE:
+                return None
+        return None

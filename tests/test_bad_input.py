@@ -109,7 +109,12 @@ def test_unknown_states_are_published_as_unknown(sim: AgentSimulator, broker: Mo
             states = {("hpc1", "nginx", NGINX): new_state, ("hpc2", "radio", RADIO): new_substate}
             sim.send_response(event(request_id, paths, states))
         with Watcher(broker.host, broker.port) as watcher:
-            tree = watcher.wait_tree(lambda tree: len(tree) == 5)
+            tree = watcher.wait_tree(
+                lambda tree: (
+                    b'"substate":"UNKNOWN"' in tree.get(f"ankaios/hpc2/radio/{RADIO}/status", b"")
+                    and tree.get(f"ankaios/hpc1/nginx/{NGINX}/state") == b"UNKNOWN"
+                )
+            )
         assert tree[f"ankaios/hpc1/nginx/{NGINX}/state"] == b"UNKNOWN"
         assert tree[f"ankaios/hpc2/radio/{RADIO}/state"] == b"RUNNING"
         assert b'"substate":"UNKNOWN"' in tree[f"ankaios/hpc2/radio/{RADIO}/status"]

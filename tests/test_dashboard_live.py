@@ -170,6 +170,7 @@ def test_live_table_redraws_in_place(broker: Mosquitto, terminal: Terminal) -> N
             *retained(NGINX, "RUNNING", "RUNNING_OK", AGO),
             *retained(DB, "RUNNING", "RUNNING_OK", AGO),
             ("ankaios/$bridge/status", b"online"),
+            ("ankaios/$bridge/ankaios", b"connected"),
         ],
     )
     terminal.start()
@@ -178,7 +179,7 @@ def test_live_table_redraws_in_place(broker: Mosquitto, terminal: Terminal) -> N
     publish_many(broker, retained(NGINX, "FAILED", "FAILED_EXEC_FAILED", timedelta(0)))
     lines = terminal.wait(lambda s: "✗ Failed" in row(s, "a1a1a1a1"), "nginx failed")
     assert sum(line.startswith("AGENT") for line in lines) == 1
-    assert lines[0].endswith("· connected · bridge online")
+    assert lines[0].endswith("· connected · bridge online · ankaios connected")
     assert lines[-1] == "2 workloads · 1 running · 1 failed"
     redraws = terminal.screen.raw[before:]
     assert b"\x1b[1A\x1b[2K" in redraws  # rich Live moves up over the old frame and erases it
@@ -214,7 +215,7 @@ def test_live_view_follows_clears_outages_and_reconnects(
 
     broker.start()  # same port, no persistence: the retained topics are gone
     lines = terminal.wait(lambda s: s[-1] == "0 workloads", "the reloaded, empty snapshot")
-    assert lines[0].endswith("· connected · bridge unknown")
+    assert lines[0].endswith("· connected · bridge unknown · ankaios unknown")
     assert not any(line.startswith("STALE") for line in lines)
 
     assert terminal.process is not None

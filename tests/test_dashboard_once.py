@@ -67,6 +67,7 @@ def fleet() -> list[tuple[str, bytes]]:
         *retained(InstanceKey("", "batch", "d4" * 32), "NOT_SCHEDULED", "NOT_SCHEDULED", day),
         (f"ankaios/edge/cam/{'e5' * 32}/state", b"SUCCEEDED"),
         ("ankaios/$bridge/status", b"online"),
+        ("ankaios/$bridge/ankaios", b"connected"),
     ]
 
 
@@ -102,7 +103,7 @@ def test_once_prints_the_retained_snapshot_as_plain_lines(
     assert main(once(broker), {}) == 0
     out, err = capsys.readouterr()
     assert out.splitlines() == [
-        f"broker {broker.host}:{broker.port} · connected · bridge online",
+        f"broker {broker.host}:{broker.port} · connected · bridge online · ankaios connected",
         *FLEET_LINES,
     ]
     assert err == ""
@@ -135,7 +136,7 @@ def test_garbage_on_the_broker_is_counted_and_changes_no_row(
     assert main(once(broker), {}) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"broker {broker.host}:{broker.port} · connected · bridge online · ignored: 6",
+        f"broker {broker.host}:{broker.port} · connected · bridge online · ankaios connected · ignored: 6",
         *FLEET_LINES,
     ]
 

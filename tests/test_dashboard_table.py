@@ -38,10 +38,11 @@ def state(agent: str, workload: str, iid: str, name: str) -> Received:
     return Received(NOW, f"ankaios/{agent}/{workload}/{iid}/state", name.encode(), retained=True)
 
 
-def view_of(*messages: Event, bridge: bytes = b"online") -> View:
-    """Return the view after a snapshot holding `messages` and the bridge status."""
+def view_of(*messages: Event, bridge: bytes = b"online", ankaios: bytes = b"connected") -> View:
+    """Return the view after a snapshot holding `messages` and the bridge's own topics."""
     bridge_status = Received(NOW, "ankaios/$bridge/status", bridge, retained=True)
-    events = [Connected(NOW), *messages, bridge_status, SnapshotEnd(NOW)]
+    link = Received(NOW, "ankaios/$bridge/ankaios", ankaios, retained=True)
+    events = [Connected(NOW), *messages, bridge_status, link, SnapshotEnd(NOW)]
     return apply_all(View("ankaios"), events)
 
 
@@ -72,7 +73,7 @@ def every_state() -> View:
 def test_every_state_has_a_name_and_a_glyph_sorted_by_agent_workload_id() -> None:
     """Each instance is one whole line; the glyph carries the state without colour."""
     assert render(every_state(), width=200) == [
-        f"broker {BROKER} · connected · bridge online",
+        f"broker {BROKER} · connected · bridge online · ankaios connected",
         "AGENT             WORKLOAD     ID         STATE                 SUBSTATE            SINCE",
         "─" * 94,
         "(not scheduled)   orphan       66666666   ○ NotScheduled        NotScheduled        9s ago",
@@ -131,7 +132,7 @@ def test_broker_loss_marks_the_table_stale_with_the_time() -> None:
     view = apply_all(every_state(), [Disconnected(NOW, "Connection refused")])
     lines = render(view, NOW + timedelta(seconds=35))
     assert lines[:2] == [
-        f"broker {BROKER} · reconnecting (Connection refused) · bridge online",
+        f"broker {BROKER} · reconnecting (Connection refused) · bridge online · ankaios connected",
         "STALE since 12:00:00 (35s ago): broker unreachable",
     ]
     nginx = "hpc1              nginx        00000000   ● Running             Ok                  1m 17s ago"
@@ -142,16 +143,39 @@ def test_offline_bridge_in_the_snapshot_is_stale_since_before_the_snapshot() -> 
     """A bridge that was offline before the dashboard came marks the data stale, time unknown."""
     view = view_of(status("hpc1", "nginx", "0" * 64, "RUNNING_OK", timedelta(0)), bridge=b"offline")
     assert render(view)[:2] == [
-        f"broker {BROKER} · connected · bridge offline",
+        f"broker {BROKER} · connected · bridge offline · ankaios connected",
         "STALE since before 12:00:00: bridge offline",
     ]
+
+
+def test_ankaios_disconnected_marks_the_table_stale_with_the_time() -> None:
+    """While the bridge says it lost Ankaios the table is stale since that message."""
+    later = NOW + timedelta(seconds=3)
+    lost = Received(later, "ankaios/$bridge/ankaios", b"disconnected", retained=False)
+    view = apply_all(every_state(), [lost])
+    assert render(view, later + timedelta(seconds=7), width=200)[:2] == [
+        f"broker {BROKER} · connected · bridge online · ankaios disconnected",
+        "STALE since 12:00:03 (7s ago): bridge disconnected from Ankaios",
+    ]
+    back = Received(later, "ankaios/$bridge/ankaios", b"connected", retained=False)
+    assert render(apply_all(view, [back]), later, width=200)[0].endswith("ankaios connected")
+
+
+def test_ankaios_disconnected_in_the_snapshot_is_stale_since_before_it() -> None:
+    """A bridge already cut off from Ankaios when the dashboard came marks the data stale, time unknown."""
+    view = view_of(
+        status("hpc1", "nginx", "0" * 64, "RUNNING_OK", timedelta(0)), ankaios=b"disconnected"
+    )
+    assert render(view)[1] == "STALE since before 12:00:00: bridge disconnected from Ankaios"
 
 
 def test_ignored_messages_are_counted_in_the_header() -> None:
     """Rogue messages under the prefix show up as a count, not as rows."""
     junk = [Received(NOW, "ankaios/junk", b"x", retained=True), state("a", "w", "i", "EXPLODED")]
     lines = render(view_of(*junk))
-    assert lines[0] == f"broker {BROKER} · connected · bridge online · ignored: 2"
+    assert (
+        lines[0] == f"broker {BROKER} · connected · bridge online · ankaios connected · ignored: 2"
+    )
     assert lines[-1] == "0 workloads"
 
 
@@ -159,10 +183,10 @@ def test_before_the_snapshot_the_header_says_what_is_going_on() -> None:
     """While connecting the header shows the last failure; while loading it says loading."""
     failing = apply_all(View("ankaios"), [Disconnected(NOW, "Name or service not known")])
     assert render(failing)[0] == (
-        f"broker {BROKER} · connecting (Name or service not known) · bridge unknown"
+        f"broker {BROKER} · connecting (Name or service not known) · bridge unknown · ankaios unknown"
     )
     loading = apply_all(View("ankaios"), [Connected(NOW)])
-    assert render(loading)[0] == f"broker {BROKER} · loading · bridge unknown"
+    assert render(loading)[0] == f"broker {BROKER} · loading · bridge unknown · ankaios unknown"
 
 
 @pytest.mark.parametrize(

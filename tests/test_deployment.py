@@ -22,6 +22,7 @@ import yaml
 from bridge.config import load_settings
 from bridge.fieldpaths import BRIDGE_MASKS
 from tests.support.mqtt import publish, read_retained
+from tests.support.tls import TlsMosquitto, make_pki, publish_as
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -453,26 +454,50 @@ def _unescape(argv: list[str]) -> list[str]:
     return [arg.replace("$$", "$") for arg in argv]
 
 
+def _run_healthcheck(argv: list[str], environ: dict[str, str]) -> int:
+    path = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
+    env = {**os.environ, "PATH": path, **environ}
+    return subprocess.run(argv, env=env, timeout=10, check=False).returncode
+
+
 def test_compose_healthchecks_report_broker_and_bridge_health(
     compose: Callable[..., dict[str, Any]], broker: Mosquitto
 ) -> None:
     """The bridge check passes on a retained `online` only; the broker's topic is retained."""
     services = compose()["services"]
-    kind, command = _unescape(services["bridge"]["healthcheck"]["test"])
-    assert kind == "CMD-SHELL"
-    assert command.startswith("python ")
-    path = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
-    env = {**os.environ, "PATH": path, "MQTT_HOST": broker.host, "MQTT_PORT": str(broker.port)}
-
-    def check() -> int:
-        shell = ["/bin/sh", "-c", command]
-        return subprocess.run(shell, env=env, timeout=10, check=False).returncode
+    kind, *command = _unescape(services["bridge"]["healthcheck"]["test"])
+    assert (kind, command) == ("CMD", ["ankaios-mqtt-healthcheck"])
+    # The bridge's own environment, MQTT_CLIENT_ID included: the check must not reuse it.
+    env = {**services["bridge"]["environment"], "MQTT_HOST": broker.host}
+    env["MQTT_PORT"] = str(broker.port)
 
     publish(broker.host, broker.port, "ankaios/$bridge/status", b"online")
-    assert check() == 0
+    assert _run_healthcheck(command, env) == 0
     publish(broker.host, broker.port, "ankaios/$bridge/status", b"offline")
-    assert check() == 1
+    assert _run_healthcheck(command, env) == 1
 
     # The broker's check (mosquitto_sub -C 1 -W 3) needs a topic answered at once: retained.
     topic = _unescape(services["mosquitto"]["healthcheck"]["test"])[3]
     assert topic in read_retained(broker.host, broker.port, topic)
+
+
+def test_compose_bridge_healthcheck_works_with_tls_and_a_password(
+    compose: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    """With the README's secure settings (CA file, user, password file) the bridge check passes."""
+    pki = make_pki(tmp_path)
+    bridge = compose()["services"]["bridge"]
+    command = _unescape(bridge["healthcheck"]["test"])[1:]
+    broker = TlsMosquitto(pki)
+    with broker:
+        env = {
+            **bridge["environment"],
+            "MQTT_HOST": broker.host,
+            "MQTT_PORT": str(broker.port),
+            "MQTT_CA_FILE": str(pki.ca),
+            "MQTT_USERNAME": pki.bridge.username,
+            "MQTT_PASSWORD_FILE": str(pki.bridge_password_file),
+        }
+        assert _run_healthcheck(command, env) == 1
+        publish_as(broker, pki.bridge, "ankaios/$bridge/status", b"online")
+        assert _run_healthcheck(command, env) == 0

@@ -110,7 +110,10 @@ def test_bad_scenario_file_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     expected = f"ankaios-simulator: {bad}: step 1: unknown action 'explode'; accepted actions: "
-    assert result.stderr.splitlines() == [expected + "connect, disconnect, set, remove, load"]
+    assert result.stderr.splitlines() == [
+        expected
+        + "connect, disconnect, set, remove, load, restart-agent, reconnect-server, server-outage"
+    ]
     assert not (tmp_path / "ci").exists()
 
 
@@ -123,3 +126,24 @@ def test_missing_scenario_file_is_one_line(
     assert capsys.readouterr().err == (
         f"ankaios-simulator: {missing}: cannot read scenario: No such file or directory\n"
     )
+
+
+def test_fault_flag_runs_next_to_the_scenario(tmp_path: Path, running: list[Running]) -> None:
+    """--fault reconnect-server@1 replaces the control interface while the lifecycle scenario plays."""
+    directory = tmp_path / "ci"
+    proc = Running(
+        "--control-interface",
+        str(directory),
+        "--scenario",
+        "lifecycle",
+        "--speed",
+        "20",
+        "--loop",
+        "--fault",
+        "reconnect-server@1",
+    )
+    running.append(proc)
+    proc.wait_line("[fault    1.0s] agent reconnects to the server")
+    proc.wait_line("server reachable again")
+    proc.wait_line("--- pass 2")
+    assert proc.stop(signal.SIGTERM) == 0

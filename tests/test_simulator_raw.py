@@ -59,15 +59,17 @@ def client(sim: AgentSimulator) -> Iterator[RawClient]:
 def test_bad_first_frame_closes_the_connection(
     sim: AgentSimulator, first: bytes, reason: str
 ) -> None:
-    """The first frame must be a compatible Hello; otherwise ConnectionClosed ends the instance."""
+    """The first frame must be a compatible Hello; otherwise ConnectionClosed ends the task and its ends close."""
     with RawClient(sim.directory) as raw:
         raw.send_bytes(first)
         assert raw.receive().connectionClosed.reason == reason
-        raw.send(hello())
-        raw.send(_state_request("r2"))
-        with pytest.raises(TimeoutError):
-            raw.receive(timeout=0.3)
+        with pytest.raises(EOFError):
+            raw.receive()
+        sim.wait_for(lambda s: not s._link.reader_open, 3.0)
+        with pytest.raises(BrokenPipeError):
+            raw.send(hello())
     assert not sim.connected
+    assert (sim.directory / "output").exists()
 
 
 def test_later_hello_is_ignored_unless_incompatible(client: RawClient, sim: AgentSimulator) -> None:

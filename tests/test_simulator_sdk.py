@@ -281,7 +281,7 @@ def test_dropped_subscriptions_fall_silent(sim: AgentSimulator) -> None:
 
 
 def test_owner_agent_loss_drops_subscriptions_and_stalls_requests(tmp_path: Path) -> None:
-    """While the client's own agent is gone its subscriptions vanish and requests time out."""
+    """While the client's own agent is gone its subscriptions vanish and requests stall; its return swaps the task, which the SDK never re-handshakes."""
     sim = AgentSimulator(tmp_path / "ci", owner_agent="agent_A")
     with sim, sdk_client(sim) as client:
         sim.connect_agent("agent_A")
@@ -289,10 +289,21 @@ def test_owner_agent_loss_drops_subscriptions_and_stalls_requests(tmp_path: Path
         next_event(queue)
         sim.disconnect_agent("agent_A")
         assert sim.subscriptions == {}
+        assert not sim.server_reachable
         with pytest.raises(TimeoutError):
             client.get_state(["agents"], timeout=0.3)
         sim.connect_agent("agent_A")
-        assert list(client.get_state(["agents"]).get_agents()) == ["agent_A"]
+        sim.wait_for(lambda s: not s.swap_in_progress, TIMEOUT)
+        assert sim.server_reachable
+        assert sim.subscriptions == {}  # the stalled request had no subscription
+        assert not (sim.directory / "output").exists()
+        # No EOF reaches the SDK, so it sends no Hello: its next request is the
+        # new task's first frame, and the stalled answer stays queued for ever.
+        with pytest.raises(ConnectionClosedException, match="Initial Hello missing!"):
+            client.get_state(["agents"], timeout=TIMEOUT)
+        assert sim.frames[-1] == (2, "completeStateRequest")
+        with pytest.raises(Empty):
+            queue.get_nowait()
 
 
 def test_connection_closed_is_terminal_for_the_client(sim: AgentSimulator) -> None:

@@ -6,6 +6,7 @@ each defect, so these tests prove the scenarios do reproduce what they guard aga
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,14 +62,13 @@ def test_ten_thousand_instances_in_pieces(sim: AgentSimulator) -> None:
 
 
 def test_event_right_after_snapshot_is_kept(sim: AgentSimulator) -> None:
-    """An event written in the same burst as the subscription's snapshot is delivered, not dropped."""
-    with Collector(sim.directory) as collector:
-        collector.source.connect()
-        with sim.burst():
-            collector.source.subscribe()
-            sim.wait_for(lambda s: bool(s.subscriptions), 2)
-            sim.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        collector.source.start_reading()
+    """An event that arrives while the subscription's snapshot is still being handled is delivered, not dropped."""
+    gate = threading.Event()
+    with Collector(sim.directory, hold=gate) as collector:
+        collector.source.start()
+        wait_for(lambda: collector.held, 2, "the snapshot held in the sink")
+        sim.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
+        gate.set()
         wait_for(lambda: bool(collector.changes()), 2, "the event after the snapshot")
     assert collector.snapshots()[0].instances == {}
     assert collector.changes() == [

@@ -45,6 +45,9 @@ def header(view: View, broker: str, now: datetime) -> Text:
     bridge = view.shown.bridge
     text.append(" · bridge ")
     text.append(bridge, style={"online": "green", "offline": "red"}.get(bridge, "yellow"))
+    ankaios = view.shown.ankaios
+    text.append(" · ankaios ")
+    text.append(ankaios, style={"connected": "green", "disconnected": "red"}.get(ankaios, "yellow"))
     if view.shown.ignored:
         text.append(f" · ignored: {view.shown.ignored}", style="yellow")
     reason = stale_reason(view)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 MAX_PAYLOAD = 4096
 _STATE_NAMES = frozenset((*STATES, UNKNOWN))
 _BRIDGE_STATES = {b"online": "online", b"offline": "offline"}
+_ANKAIOS_STATES = {b"connected": "connected", b"disconnected": "disconnected"}
+BRIDGE_OFFLINE = "bridge offline"
+ANKAIOS_DISCONNECTED = "bridge disconnected from Ankaios"
 
 Connection = Literal["connecting", "connected", "reconnecting"]
 
@@ -49,6 +52,9 @@ class Tree:
     instances: Mapping[InstanceKey, Instance] = field(default_factory=lambda: MappingProxyType({}))
     bridge: str = "unknown"
     bridge_retained: bool = True
+    # `$bridge/ankaios`: whether the bridge holds a live Ankaios subscription.
+    ankaios: str = "unknown"
+    ankaios_retained: bool = True
     ignored: int = 0
 
 
@@ -77,7 +83,9 @@ def stale_reason(view: View) -> str | None:
     if view.loading is not None:
         return "reloading after reconnect"
     if view.shown.bridge == "offline":
-        return "bridge offline"
+        return BRIDGE_OFFLINE
+    if view.shown.ankaios == "disconnected":
+        return ANKAIOS_DISCONNECTED
     return None
 
 
@@ -102,6 +110,7 @@ class _Draft:
         self.instances: dict[InstanceKey, Instance] | None = None
         self.tree = view.loading if view.loading is not None else view.shown
         self.status_topic = bridge_topic(view.prefix, "status")
+        self.ankaios_topic = bridge_topic(view.prefix, "ankaios")
         self.bridge_head = f"{view.prefix}/{BRIDGE_LEVEL}/"
 
     def apply(self, event: Event) -> None:
@@ -136,6 +145,8 @@ class _Draft:
             self._ignore()
         elif topic == self.status_topic:
             self._receive_bridge(payload, event.retained)
+        elif topic == self.ankaios_topic:
+            self._receive_ankaios(payload, event.retained)
         elif topic.startswith(self.bridge_head):
             return  # the bridge's other topics are not the dashboard's business
         else:
@@ -148,6 +159,14 @@ class _Draft:
         bridge = _BRIDGE_STATES.get(payload, "unknown")
         self._settle_tree()
         self._put_tree(replace(self.tree, bridge=bridge, bridge_retained=retained))
+
+    def _receive_ankaios(self, payload: bytes, retained: bool) -> None:
+        if payload and payload not in _ANKAIOS_STATES:
+            self._ignore()
+            return
+        ankaios = _ANKAIOS_STATES.get(payload, "unknown")
+        self._settle_tree()
+        self._put_tree(replace(self.tree, ankaios=ankaios, ankaios_retained=retained))
 
     def _receive_instance(self, topic: str, payload: bytes) -> None:
         parsed = parse_instance_topic(self.view.prefix, topic)
@@ -187,9 +206,13 @@ class _Draft:
             if self.view.stale_since is not None:
                 self.view = replace(self.view, stale_since=None, stale_exact=True)
         elif self.view.stale_since is None:
-            # A bridge that was already offline when the snapshot arrived went
-            # offline at some unknown moment before it.
-            exact = not (reason == "bridge offline" and self.view.shown.bridge_retained)
+            # A bridge that was already offline (or cut off from Ankaios) when the
+            # snapshot arrived got so at some unknown moment before it.
+            shown = self.view.shown
+            exact = not (
+                (reason == BRIDGE_OFFLINE and shown.bridge_retained)
+                or (reason == ANKAIOS_DISCONNECTED and shown.ankaios_retained)
+            )
             self.view = replace(self.view, stale_since=at, stale_exact=exact)
 
 

@@ -17,9 +17,25 @@ from types import FrameType
 from typing import TextIO
 
 from bridge.simulator.agent import AgentSimulator
-from bridge.simulator.scenario import Scenario, ScenarioError, Step, describe, load_scenario
+from bridge.simulator.faults import Faults
+from bridge.simulator.scenario import (
+    Scenario,
+    ScenarioError,
+    Step,
+    describe,
+    load_scenario,
+    parse_fault,
+)
 
 PROG = "ankaios-simulator"
+_FAULT_HELP = (
+    "a control-interface fault SECONDS after the start, independent of the scenario "
+    "(repeatable; times scale with --speed): restart-agent@SECONDS[:DOWN] (the agent process "
+    "dies, reader of output closed first, and is back after DOWN s, default 1), "
+    "reconnect-server@SECONDS (the agent reconnects to the server: the control interface is "
+    "replaced and its FIFOs and directory unlinked), server-outage@SECONDS:DURATION (requests "
+    "go unanswered until the server is back, then the control interface is replaced)"
+)
 
 
 def _say(text: str, stream: TextIO) -> None:
@@ -35,6 +51,13 @@ def _speed(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number > 0 (a time factor), got {text!r}")
     return value
+
+
+def _fault(text: str) -> Step:
+    try:
+        return parse_fault(text)
+    except ScenarioError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,12 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed", type=_speed, default=1.0, metavar="X", help="play X times faster (default 1)"
     )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="ACTION@SECONDS[:VALUE]",
+        help=_FAULT_HELP,
+    )
     return parser
 
 
-def apply_step(sim: AgentSimulator, step: Step) -> None:
-    """Carry out one scenario step on the simulator."""
-    if step.action == "connect":
+def apply_step(sim: AgentSimulator, step: Step, faults: Faults | None = None) -> None:
+    """Carry out one scenario step on the simulator (fault steps run in the background)."""
+    if step.action in ("restart-agent", "reconnect-server", "server-outage"):
+        (faults or Faults(sim, threading.Event(), 1.0, sys.stdout)).apply(step)
+    elif step.action == "connect":
         sim.connect_agent(step.agent)
     elif step.action == "disconnect":
         sim.disconnect_agent(step.agent)
@@ -84,8 +117,33 @@ def play(
     loop: bool,
     stop: threading.Event,
     out: TextIO,
+    faults: Sequence[Step] = (),
 ) -> None:
-    """Play the scenario (repeatedly with ``loop``) until it ends or ``stop`` is set."""
+    """Play the scenario (repeatedly with ``loop``) until it ends or ``stop`` is set.
+
+    ``faults`` (from ``--fault``) run once, timed from the start. A scenario's own
+    faults end before the next pass begins, so that every pass starts restored.
+    """
+    independent, own = Faults(sim, stop, speed, out), Faults(sim, stop, speed, out)
+    independent.schedule(faults)
+    try:
+        _play(scenario, sim, speed=speed, loop=loop, stop=stop, out=out, faults=own)
+    finally:
+        stop.set()
+        own.join()
+        independent.join()
+
+
+def _play(
+    scenario: Scenario,
+    sim: AgentSimulator,
+    *,
+    speed: float,
+    loop: bool,
+    stop: threading.Event,
+    out: TextIO,
+    faults: Faults,
+) -> None:
     passes = 0
     while not stop.is_set():
         passes += 1
@@ -93,7 +151,7 @@ def play(
         for step in scenario.steps:
             if stop.wait(max(0.0, start + step.at / speed - time.monotonic())):
                 return
-            apply_step(sim, step)
+            apply_step(sim, step, faults)
             _say(f"[{step.at:6.1f}s] {describe(step)}", out)
         if not loop:
             print(
@@ -103,6 +161,7 @@ def play(
             return
         if stop.wait(max(0.0, start + scenario.duration / speed - time.monotonic())):
             return
+        faults.join()
         _say(f"--- pass {passes + 1} of {scenario.name}", out)
 
 
@@ -132,7 +191,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(scenario.steps)} steps over {scenario.duration:g} s at {args.speed:g}x",
             sys.stdout,
         )
-        play(scenario, sim, speed=args.speed, loop=args.loop, stop=stop, out=sys.stdout)
+        play(
+            scenario,
+            sim,
+            speed=args.speed,
+            loop=args.loop,
+            stop=stop,
+            out=sys.stdout,
+            faults=args.fault,
+        )
     finally:
         sim.stop()
         for sig, handler in previous.items():

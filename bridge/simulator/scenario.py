@@ -22,7 +22,12 @@ _KEYS = {
     "set": {"at", "action", "agent", "workload", "config", "id", "state", "substate", "info"},
     "remove": {"at", "action", "agent", "workload", "config", "id"},
     "load": {"at", "action", "agent", "cpu", "memory"},
+    "restart-agent": {"at", "action", "down", "first", "gap"},
+    "reconnect-server": {"at", "action"},
+    "server-outage": {"at", "action", "duration"},
 }
+FAULTS = ("restart-agent", "reconnect-server", "server-outage")
+_CLOSE_ORDERS = ("reader", "writer")
 _TAIL = 2.0  # seconds a pass lasts after its last step unless `duration` says otherwise
 
 
@@ -32,7 +37,7 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One change at ``at`` seconds: connect/disconnect/load an agent, set or remove an instance."""
+    """One change at ``at`` seconds: an agent or instance change, or a control-interface fault."""
 
     at: float
     action: str
@@ -44,6 +49,10 @@ class Step:
     info: str | None = None
     cpu_usage: int = 0
     free_memory: int = 0
+    down: float = 1.0  # restart-agent: seconds the agent process is away
+    first: str = "reader"  # restart-agent: the end the dying agent closes first
+    gap: float = 0.0  # restart-agent: seconds between the two closes
+    duration: float = 0.0  # server-outage: seconds the server is unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,30 @@ def _count(table: Mapping[str, object], key: str) -> int:
     return value
 
 
+def _seconds(table: Mapping[str, object], key: str, default: float, *, positive: bool) -> float:
+    value = table.get(key, default)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and isinstance(value, int | float) and (value > 0 or (value == 0 and not positive)):
+        return float(value)
+    bound = "> 0" if positive else ">= 0"
+    raise ValueError(f"'{key}' must be a number of seconds {bound}, got {value!r}")
+
+
+def _fault(at: float, action: str, table: Mapping[str, object]) -> Step:
+    if action == "reconnect-server":
+        return Step(at, action, "")
+    if action == "server-outage":
+        if "duration" not in table:
+            raise ValueError("'duration' (seconds the server is unreachable) is required")
+        return Step(at, action, "", duration=_seconds(table, "duration", 0, positive=True))
+    first = table.get("first", "reader")
+    if first not in _CLOSE_ORDERS:
+        raise ValueError(f'\'first\' must be "reader" or "writer", got {first!r}')
+    down = _seconds(table, "down", 1.0, positive=False)
+    gap = _seconds(table, "gap", 0.0, positive=False)
+    return Step(at, action, "", down=down, first=str(first), gap=gap)
+
+
 def _instance(table: Mapping[str, object]) -> str:
     if ("config" in table) == ("id" in table):
         raise ValueError("give exactly one of 'config' (hashed to an instance id) or 'id'")
@@ -95,6 +128,8 @@ def _step(table: Mapping[str, object]) -> Step:
     at = table.get("at")
     if not isinstance(at, int | float) or isinstance(at, bool) or at < 0:
         raise ValueError("'at' must be a number of seconds >= 0")
+    if action in FAULTS:
+        return _fault(float(at), str(action), table)
     if action in ("connect", "disconnect"):
         return Step(float(at), str(action), _text(table, "agent"))
     if action == "load":
@@ -137,6 +172,28 @@ def parse_scenario(text: str, source: str) -> Scenario:
     return Scenario(str(name), tuple(steps), float(duration))
 
 
+def parse_fault(text: str) -> Step:
+    """Parse ``ACTION@SECONDS[:VALUE]`` (``restart-agent@10:2``, ``server-outage@30:60``)."""
+    action, _, when = text.partition("@")
+    at_text, colon, value = when.partition(":")
+    usage = "restart-agent@SECONDS[:DOWN], reconnect-server@SECONDS, server-outage@SECONDS:DURATION"
+    if action not in FAULTS:
+        raise ScenarioError(f"fault {text!r}: unknown action {action!r}; expected {usage}")
+    key = {"restart-agent": "down", "server-outage": "duration"}.get(action)
+    try:
+        table: dict[str, object] = {"action": action, "at": float(at_text)}
+        if colon and key is not None:
+            table[key] = float(value)
+    except ValueError:
+        raise ScenarioError(f"fault {text!r}: expected {usage}") from None
+    if colon and key is None:
+        raise ScenarioError(f"fault {text!r}: {action} takes no value; expected {usage}")
+    try:
+        return _step(table)
+    except (ValueError, TypeError) as err:
+        raise ScenarioError(f"fault {text!r}: {err}") from None
+
+
 def load_scenario(name_or_path: str) -> Scenario:
     """Load a bundled scenario by name (e.g. ``demo``) or a scenario file by path."""
     bundled = importlib.resources.files("bridge.simulator").joinpath("scenarios")
@@ -154,6 +211,14 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 def describe(step: Step) -> str:
     """Return a one-line human description of a step."""
+    faults = {
+        "restart-agent": f"agent restart: {step.first} closed first, {step.gap:g} s gap, "
+        f"back after {step.down:g} s",
+        "reconnect-server": "agent reconnects to the server: the control interface is replaced",
+        "server-outage": f"server unreachable for {step.duration:g} s",
+    }
+    if step.action in faults:
+        return faults[step.action]
     if step.action in ("connect", "disconnect"):
         return f"agent {step.agent} {step.action}ed"
     if step.action == "load":

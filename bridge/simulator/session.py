@@ -1,4 +1,4 @@
-"""One control-interface instance of the agent: handshake, requests, events (no I/O).
+"""One control-interface task of the agent: handshake, requests, events (no I/O).
 
 Follows Ankaios 1.0 ``agent/src/control_interface/control_interface_task.rs``
 (handshake, authorisation, forwarding) and the server's request handling
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from ankaios_sdk._protos import _ank_base, _control_api
@@ -24,6 +25,8 @@ SUPPORTED_MAJOR = 1
 INITIAL_HELLO_MISSING = "Initial Hello missing!"
 DECODE_ERROR = "Could not decode protobuf data"
 ACCESS_DENIED = "Access denied"
+# agent/src/main.rs BUFFER_SIZE: the to_server channel every control-interface task feeds.
+TO_SERVER_CAPACITY = 20
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -54,42 +57,105 @@ class Phase(enum.Enum):
     WAIT_HELLO = "waiting for Hello"
     CONNECTED = "connected"
     CLOSED = "closed"  # after ConnectionClosed the agent's task has ended
-    DOWN = "down"  # the agent process is not running
+    DOWN = "down"  # the agent process is not running (or the task was aborted)
+
+
+@dataclass
+class Journal:
+    """What every task of one agent simulator saw, and settings they share."""
+
+    hello_count: int = 0
+    requests: list[str] = field(default_factory=list)
+    frames: list[tuple[int, str]] = field(default_factory=list)
+    ignore_hello: bool = False
+    # None: the server answers at once; a list: the agent's to_server channel
+    # while the server is unreachable (requests wait there, unanswered).
+    outbox: list[_ank_base.Request] | None = None
 
 
 class Session:
-    """The protocol state of one control-interface instance and its subscriptions."""
+    """The protocol state of one control-interface task and its subscriptions."""
 
-    def __init__(self, authorizer: Authorizer) -> None:
+    def __init__(
+        self, authorizer: Authorizer, journal: Journal | None = None, number: int = 1
+    ) -> None:
         self.authorizer = authorizer
+        self.journal = journal if journal is not None else Journal()
+        self.number = number
         self.phase = Phase.WAIT_HELLO
         self.subscriptions: dict[str, tuple[str, ...]] = {}
-        self.hello_count = 0
-        self.requests: list[str] = []
-        self.ignore_hello = False
-        self.server_reachable = True
+        # The task's FromServerChannels (capacity 1024): answers and events wait
+        # there until the handshake is done (control_interface_task.rs `run`).
+        self.pending: Messages = []
+        # The task is stuck in `to_server_sender.send(...).await` (channel full).
+        self.blocked = False
+
+    @property
+    def hello_count(self) -> int:
+        """Hellos received over all tasks sharing the journal."""
+        return self.journal.hello_count
+
+    @property
+    def requests(self) -> list[str]:
+        """Request kinds received over all tasks sharing the journal."""
+        return self.journal.requests
+
+    @property
+    def ignore_hello(self) -> bool:
+        """When True, Hellos are counted but never answered."""
+        return self.journal.ignore_hello
+
+    @ignore_hello.setter
+    def ignore_hello(self, value: bool) -> None:
+        self.journal.ignore_hello = value
+
+    @property
+    def server_reachable(self) -> bool:
+        """False while allowed requests wait in the to_server channel."""
+        return self.journal.outbox is None
+
+    @property
+    def alive(self) -> bool:
+        """True while the task runs (waiting for Hello or connected)."""
+        return self.phase in (Phase.WAIT_HELLO, Phase.CONNECTED)
 
     def restart(self, phase: Phase) -> None:
-        """Forget the instance: a new agent process has no subscriptions and wants a Hello."""
+        """Forget the task: a new agent process has no subscriptions and wants a Hello."""
         self.phase = phase
         self.subscriptions.clear()
+        self.pending.clear()
 
     def close(self, reason: str) -> Messages:
-        """End the instance with ConnectionClosed; nothing is processed afterwards."""
+        """End the task with ConnectionClosed; queued answers are never delivered."""
         self.phase = Phase.CLOSED
+        self.pending.clear()
         return [protoconv.connection_closed(reason)]
+
+    def deliver(self, messages: Messages) -> Messages:
+        """Route messages from the server: written if connected, queued while waiting for Hello."""
+        if self.phase is Phase.CONNECTED:
+            return messages
+        if self.phase is Phase.WAIT_HELLO:
+            self.pending.extend(messages)
+        return []
+
+    def _record(self, kind: str) -> None:
+        self.journal.frames.append((self.number, kind))
 
     def receive(self, body: bytes, state: Mapping[str, Node]) -> Messages:
         """Return the messages the agent writes in answer to one frame body."""
-        if self.phase in (Phase.CLOSED, Phase.DOWN):
+        if not self.alive or self.blocked:
             return []
         message = protoconv.decode_to_ankaios(body)
         if message is None:
+            self._record("undecodable")
             # Once connected, the agent only logs undecodable data.
             return self.close(DECODE_ERROR) if self.phase is Phase.WAIT_HELLO else []
         kind = message.WhichOneof("ToAnkaiosEnum")
         if kind == "hello":
+            self._record("hello")
             return self._hello(message.hello.protocolVersion)
+        self._record(request_kind(message.request) if kind == "request" else "empty")
         if self.phase is Phase.WAIT_HELLO:
             return self.close(INITIAL_HELLO_MISSING)
         if kind == "request":
@@ -97,7 +163,7 @@ class Session:
         return []
 
     def _hello(self, version: str) -> Messages:
-        self.hello_count += 1
+        self.journal.hello_count += 1
         if self.ignore_hello:
             return []
         reason = version_error(version)
@@ -105,62 +171,66 @@ class Session:
             return self.close(reason)
         if self.phase is Phase.WAIT_HELLO:
             self.phase = Phase.CONNECTED
-            return [protoconv.accepted()]
-        # "Received yet another Hello": the agent answers the handshake once per instance.
+            held, self.pending = self.pending, []
+            return [protoconv.accepted(), *held]
+        # "Received yet another Hello": the agent answers the handshake once per task.
         return []
 
     def _request(self, request: _ank_base.Request, state: Mapping[str, Node]) -> Messages:
-        self.requests.append(request_kind(request))
-        handlers = {
-            "completeStateRequest": self._complete_state,
-            "updateStateRequest": self._update_state,
-            "logsRequest": self._logs,
-            "eventsCancelRequest": self._events_cancel,
-            "logsCancelRequest": self._logs_cancel,
-        }
-        handler = handlers.get(request.WhichOneof("RequestContent") or "")
-        return handler(request, state) if handler is not None else []
+        self.journal.requests.append(request_kind(request))
+        denied = self._denied(request)
+        if denied is not None:
+            # The agent checks access itself; only allowed requests travel to the server.
+            return [denied]
+        outbox = self.journal.outbox
+        if outbox is None:
+            return self.answer(request, state)
+        if len(outbox) >= TO_SERVER_CAPACITY:
+            # The task awaits a free slot and reads nothing more; the request it
+            # holds is lost when the task is aborted (control_interface_task.rs).
+            self.blocked = True
+        else:
+            outbox.append(request)
+        return []
 
-    def _complete_state(self, request: _ank_base.Request, state: Mapping[str, Node]) -> Messages:
-        rid, content = request.requestId, request.completeStateRequest
-        masks = tuple(content.fieldMask)
-        # The agent checks access itself; only allowed requests travel to the server.
-        if not self.authorizer.may_read(masks):
-            return [protoconv.error(rid, ACCESS_DENIED)]
-        if not self.server_reachable:
-            return []
-        answer = [protoconv.state_response(rid, select(state, masks), None)]
-        if content.subscribeForEvents:
-            # The server subscribes after it has sent the initial answer.
-            self.subscriptions[rid] = masks
-        return answer
+    def _denied(self, request: _ank_base.Request) -> _control_api.FromAnkaios | None:
+        kind = request.WhichOneof("RequestContent")
+        if kind == "completeStateRequest":
+            allowed = self.authorizer.may_read(tuple(request.completeStateRequest.fieldMask))
+        elif kind == "updateStateRequest":
+            allowed = self.authorizer.may_write(tuple(request.updateStateRequest.updateMask))
+        elif kind == "logsRequest":
+            names = [name.workloadName for name in request.logsRequest.workloadNames]
+            allowed = self.authorizer.may_read_logs(names)
+        else:
+            allowed = True
+        return None if allowed else protoconv.error(request.requestId, ACCESS_DENIED)
 
-    def _update_state(self, request: _ank_base.Request, _state: Mapping[str, Node]) -> Messages:
-        rid = request.requestId
-        if not self.authorizer.may_write(tuple(request.updateStateRequest.updateMask)):
-            return [protoconv.error(rid, ACCESS_DENIED)]
-        return [protoconv.response(rid, "UpdateStateSuccess")] if self.server_reachable else []
-
-    def _logs(self, request: _ank_base.Request, _state: Mapping[str, Node]) -> Messages:
-        rid, names = request.requestId, list(request.logsRequest.workloadNames)
-        if not self.authorizer.may_read_logs([name.workloadName for name in names]):
-            return [protoconv.error(rid, ACCESS_DENIED)]
-        return [protoconv.logs_accepted(rid, names)] if self.server_reachable else []
-
-    def _events_cancel(self, request: _ank_base.Request, _state: Mapping[str, Node]) -> Messages:
-        if not self.server_reachable:
-            return []
-        self.subscriptions.pop(request.requestId, None)
-        return [protoconv.response(request.requestId, "eventsCancelAccepted")]
-
-    def _logs_cancel(self, request: _ank_base.Request, _state: Mapping[str, Node]) -> Messages:
-        if not self.server_reachable:
-            return []
-        return [protoconv.response(request.requestId, "logsCancelAccepted")]
+    def answer(self, request: _ank_base.Request, state: Mapping[str, Node]) -> Messages:
+        """Return the server's answer to an allowed request (registering a subscription)."""
+        rid, kind = request.requestId, request.WhichOneof("RequestContent")
+        if kind == "completeStateRequest":
+            content = request.completeStateRequest
+            masks = tuple(content.fieldMask)
+            answer = [protoconv.state_response(rid, select(state, masks), None)]
+            if content.subscribeForEvents:
+                # The server subscribes after it has sent the initial answer.
+                self.subscriptions[rid] = masks
+            return answer
+        if kind == "updateStateRequest":
+            return [protoconv.response(rid, "UpdateStateSuccess")]
+        if kind == "logsRequest":
+            return [protoconv.logs_accepted(rid, list(request.logsRequest.workloadNames))]
+        if kind == "eventsCancelRequest":
+            self.subscriptions.pop(rid, None)
+            return [protoconv.response(rid, "eventsCancelAccepted")]
+        if kind == "logsCancelRequest":
+            return [protoconv.response(rid, "logsCancelAccepted")]
+        return []
 
     def events(self, old: Tree, new: Tree) -> Messages:
-        """Return one event per subscriber whose masks the change touches."""
-        if self.phase is not Phase.CONNECTED or not self.subscriptions:
+        """Return one event per subscriber whose masks the change touches (queued before Hello)."""
+        if not self.alive or not self.subscriptions:
             return []
         diff = difference(old, new)
         if diff.is_empty():
@@ -172,4 +242,4 @@ class Session:
                 continue
             partial = select(new, altered.all_paths())
             messages.append(protoconv.state_response(rid, partial, altered))
-        return messages
+        return self.deliver(messages)

@@ -12,10 +12,22 @@ Instances = dict[tuple[str, str, str], tuple[str, str]]
 
 
 def expected_tree(
-    instances: Instances, prefix: str = "ankaios", bridge: str = "online"
+    instances: Instances,
+    prefix: str = "ankaios",
+    bridge: str = "online",
+    ankaios: str | None = None,
 ) -> dict[str, object]:
-    """Return the tree a subscriber must see, with every `since` shown as `*`."""
-    tree: dict[str, object] = {f"{prefix}/$bridge/status": bridge}
+    """Return the tree a subscriber must see, with every `since` shown as `*`.
+
+    `$bridge/ankaios` is `connected` while the bridge is online and `disconnected`
+    after it stopped, unless `ankaios` says otherwise (a killed bridge leaves it).
+    """
+    if ankaios is None:
+        ankaios = "connected" if bridge == "online" else "disconnected"
+    tree: dict[str, object] = {
+        f"{prefix}/$bridge/status": bridge,
+        f"{prefix}/$bridge/ankaios": ankaios,
+    }
     for (agent, workload, instance_id), (state, substate) in instances.items():
         base = f"{prefix}/{agent}/{workload}/{instance_id}"
         tree[f"{base}/state"] = state
@@ -45,10 +57,13 @@ def normalized(tree: dict[str, bytes]) -> dict[str, object]:
 
 
 def matches(
-    instances: Instances, prefix: str = "ankaios", bridge: str = "online"
+    instances: Instances,
+    prefix: str = "ankaios",
+    bridge: str = "online",
+    ankaios: str | None = None,
 ) -> Callable[[dict[str, bytes]], bool]:
     """Return a predicate for Watcher.wait_tree: the tree equals the contract for `instances`."""
-    want = expected_tree(instances, prefix, bridge)
+    want = expected_tree(instances, prefix, bridge, ankaios)
 
     def check(tree: dict[str, bytes]) -> bool:
         try:

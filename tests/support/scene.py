@@ -12,10 +12,14 @@ FAST = ("--mqtt-reconnect-max-delay", "0.3", "--mqtt-keepalive", "5")
 
 
 def assert_converges(
-    sim: AgentSimulator, broker: Mosquitto, timeout: float = 2.0, bridge: str = "online"
+    sim: AgentSimulator,
+    broker: Mosquitto,
+    timeout: float = 2.0,
+    bridge: str = "online",
+    ankaios: str | None = None,
 ) -> None:
     """Fail unless a fresh subscriber sees exactly Ankaios's instances within `timeout` seconds."""
-    check = matches(sim.instances(), bridge=bridge)
+    check = matches(sim.instances(), bridge=bridge, ankaios=ankaios)
     last: dict[str, bytes] = {}
 
     def converged() -> bool:

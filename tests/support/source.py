@@ -14,14 +14,22 @@ from tests.support.mqtt import wait_for
 class Collector:
     """An AnkaiosSource with a sink that records every Snapshot, Changes and SourceFailed."""
 
-    def __init__(self, directory: Path, **settings: float) -> None:
+    def __init__(
+        self, directory: Path, hold: threading.Event | None = None, **settings: float
+    ) -> None:
         self.items: list[object] = []
+        self.held = False
+        self._hold = hold
         self._lock = threading.Lock()
         self.source = AnkaiosSource(SourceSettings(directory, **settings), self._sink)
 
     def _sink(self, item: object) -> None:
         with self._lock:
             self.items.append(item)
+        if self._hold is not None and isinstance(item, Snapshot) and not self.held:
+            # Keep the reader thread busy with the first snapshot until the test lets go.
+            self.held = True
+            self._hold.wait(5)
 
     def __enter__(self) -> Collector:
         return self

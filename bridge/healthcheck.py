@@ -1,0 +1,162 @@
+"""`ankaios-mqtt-healthcheck`: exit 0 while the broker holds the bridge's retained `online`.
+
+It reads the bridge's broker settings (flags and variables: host, port, TLS, client
+certificate, user name, password file, prefix) with the bridge's own parser and
+client factory, so it reaches any broker the bridge reaches. It never uses the
+bridge's client id: a second connection with that id would disconnect the bridge.
+Exit status 1 (unhealthy, one line on standard error) covers every failure, bad
+settings included: container engines reserve status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from bridge.broker_options import ConfigError, OptionParser, add_mqtt_arguments, mqtt_settings
+from bridge.connection import create_client
+from bridge.topics import bridge_topic
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from bridge.broker_options import MqttSettings
+
+PROG = "ankaios-mqtt-healthcheck"
+DEFAULT_TIMEOUT = 3.0  # below compose's 5 s healthcheck timeout
+HEALTHY = b"online"
+
+
+class _Probe:
+    """One subscription to the status topic; `verdict` is None until the answer is known."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.verdict: str | None = None
+        self.healthy = False
+        self._end_mid: int | None = None
+
+    def on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: object,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self.verdict = f"the broker refused the connection: {reason_code}"
+            return
+        client.subscribe(self.topic, qos=0)
+        # mosquitto answers one connection's packets in order: the UNSUBACK of a filter
+        # never subscribed comes after the retained message, if there is one.
+        self._end_mid = client.unsubscribe(f"{self.topic}/$healthcheck-end")[1]
+
+    def on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if any(code.is_failure for code in reason_codes):
+            self.verdict = f"the broker refused the subscription to {self.topic}"
+
+    def on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        # Only the retained value counts: a live publish is not what a new subscriber sees.
+        if msg.retain and self.verdict is None:
+            self.healthy = msg.payload == HEALTHY
+            shown = bytes(msg.payload[:32]).decode(errors="replace")
+            self.verdict = "online" if self.healthy else f"{self.topic} is {shown!r}"
+
+    def on_unsubscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        _reason_codes: object,
+        _properties: Properties | None,
+    ) -> None:
+        if mid == self._end_mid and self.verdict is None:
+            self.verdict = f"the broker holds no retained {self.topic}"
+
+
+def check(settings: MqttSettings, timeout: float) -> str | None:
+    """Return None when the bridge's retained status is `online`, else why not (one line)."""
+    probe = _Probe(bridge_topic(settings.prefix, "status"))
+    client = create_client(settings, f"{PROG}-{secrets.token_hex(4)}")
+    client.on_connect = probe.on_connect
+    client.on_subscribe = probe.on_subscribe
+    client.on_message = probe.on_message
+    client.on_unsubscribe = probe.on_unsubscribe
+    client.connect_timeout = timeout
+    where = f"{settings.host}:{settings.port}"
+    deadline = time.monotonic() + timeout
+    try:
+        client.connect(settings.host, settings.port, settings.keepalive)
+    except (OSError, ValueError) as err:
+        return f"cannot connect to the MQTT broker at {where}: {_why(err)}"
+    try:
+        while probe.verdict is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return f"no answer about {probe.topic} from {where} within {timeout:g} s"
+            if client.loop(min(left, 0.1)) != 0 and probe.verdict is None:
+                return f"the MQTT broker at {where} closed the connection"
+    finally:
+        client.disconnect()
+    return None if probe.healthy else probe.verdict
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__
+
+
+def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Return 0 when the bridge is online, 1 otherwise (with one line on standard error)."""
+    parser = OptionParser(prog=PROG, description=__doc__.splitlines()[0])
+    add_mqtt_arguments(parser)
+    parser.add_argument("--timeout", help=f"seconds to wait (default {DEFAULT_TIMEOUT:g})")
+    try:
+        args = parser.parse_args(list(argv))
+        timeout = _timeout(args.timeout)
+        settings = mqtt_settings(args, environ, default_client_id=PROG, qos=0)
+        problem = check(settings, timeout)
+    except ConfigError as err:
+        problem = str(err)
+    if problem is None:
+        return 0
+    sys.stderr.write(f"{PROG}: {problem}\n")
+    return 1
+
+
+def _timeout(text: str | None) -> float:
+    if text is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        msg = f"--timeout: {text!r} is not valid; expected a number > 0"
+        raise ConfigError(msg)
+    return value
+
+
+def main() -> int:
+    """Run the health check with the process's arguments and environment."""
+    return run(sys.argv[1:], os.environ)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

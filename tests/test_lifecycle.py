@@ -1,0 +1,225 @@
+"""What a real Ankaios agent does to the control interface; the bridge survives it in-process.
+
+Each behaviour is modelled by the simulator after upstream Ankaios 1.0.1 (see
+bridge/simulator): agent death with either close order, the swap of the FIFOs on
+every reconnect to the server, a server outage, the directory removed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from bridge.simulator import AgentSimulator, instance_id
+from tests.support.bridge import BridgeProcess
+from tests.support.broker import Mosquitto
+from tests.support.mqtt import Watcher, wait_for
+from tests.support.scene import FAST, assert_converges
+from tests.support.source import Collector
+
+NGINX = instance_id("nginx-v1")
+RADIO = instance_id("radio-v1")
+MAPS = instance_id("maps-v1")
+LINK = "ankaios/$bridge/ankaios"
+DASHBOARD = Path(sys.executable).parent / "ankaios-mqtt-dashboard"
+# Quick liveness settings: a silent server is noticed within about 2 s.
+QUICK = ("--request-timeout", "1", "--probe-interval", "1")
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
+    """A simulated agent with two running workloads."""
+    with AgentSimulator(tmp_path / "ci") as running:
+        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
+        running.set_state("hpc2", "radio", RADIO, "PENDING", "PENDING_STARTING")
+        yield running
+
+
+def link_values(watcher: Watcher) -> list[bytes]:
+    """Return every `$bridge/ankaios` payload the watcher received, in order."""
+    return [payload for topic, payload, _ in watcher.messages if topic == LINK]
+
+
+def errors(bridge: BridgeProcess) -> list[str]:
+    """Return the bridge's ERROR lines."""
+    return [line for line in bridge.log().splitlines() if " ERROR " in line]
+
+
+def alive(bridge: BridgeProcess) -> bool:
+    """Return whether the bridge process still runs."""
+    return bridge.process is not None and bridge.process.poll() is None
+
+
+def subscribes(sim: AgentSimulator) -> int:
+    """Return how many subscribing state requests the agent's tasks received."""
+    return sum(kind == "completeStateRequest+subscribe" for _, kind in sim.frames)
+
+
+def in_background(action: Callable[[], None]) -> threading.Thread:
+    """Run a blocking simulator fault (it lasts its modelled time) beside the test."""
+    thread = threading.Thread(target=action, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.2])
+@pytest.mark.parametrize("first", ["reader", "writer"])
+def test_agent_death_in_either_close_order(
+    sim: AgentSimulator, broker: Mosquitto, first: Literal["reader", "writer"], gap: float
+) -> None:
+    """An agent that dies (its FIFO ends closing in either order, together or apart) and is back 1 s later leaves the bridge running and the tree converged."""
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        assert_converges(sim, broker)
+        with Watcher(broker.host, broker.port) as watcher:
+            restart = in_background(lambda: sim.restart_agent(1.0, first=first, gap=gap))
+            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2, "disconnected")
+            sim.remove("hpc1", "nginx", NGINX)
+            sim.set_state("hpc2", "radio", RADIO, "RUNNING", "RUNNING_OK")
+            restart.join(5)
+            assert_converges(sim, broker, timeout=2)
+        assert link_values(watcher) == [b"connected", b"disconnected", b"connected"]
+        assert alive(bridge)
+        assert "reconnected to the Ankaios agent" in bridge.log()
+        assert "Traceback" not in bridge.log()
+
+
+def test_agent_away_for_45_seconds(sim: AgentSimulator, broker: Mosquitto) -> None:
+    """An agent away for 45 s (restarting, its server unreachable) is waited for: the bridge stays up, says disconnected, and is connected within 2 s of the agent's return."""
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        assert_converges(sim, broker)
+        with Watcher(broker.host, broker.port) as watcher:
+            restart = in_background(lambda: sim.restart_agent(45.0))
+            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2, "disconnected")
+            sim.set_state("", "maps", MAPS, "NOT_SCHEDULED", "NOT_SCHEDULED")
+            sim.remove("hpc2", "radio", RADIO)
+            restart.join(60)
+            assert alive(bridge)
+            assert watcher.tree.get(LINK) == b"disconnected"
+            wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")
+            assert_converges(sim, broker)
+        # One line for the outage, not one per retry.
+        assert bridge.log().count("lost the Ankaios agent") == 1
+        assert "waiting for the Ankaios agent" not in bridge.log()
+
+
+def test_bridge_started_while_the_agent_is_away_waits_for_it(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """A bridge that starts while the agent is away waits for it and then syncs."""
+    sim.stop_agent()
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        wait_for(lambda: "waiting for the Ankaios agent" in bridge.log(), 5, "the waiting line")
+        sim.start_agent()
+        assert_converges(sim, broker, timeout=3)
+        assert alive(bridge)
+
+
+@pytest.mark.parametrize("overlap", [0.05, 0.6])
+def test_server_reconnect_swaps_the_control_interface(
+    sim: AgentSimulator, broker: Mosquitto, overlap: float
+) -> None:
+    """When the agent reconnects to its server and swaps the FIFOs, the bridge handshakes again on the same descriptors before any request, and a change arrives within 1 s (2 s when the old task swallowed the first Hello)."""
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        assert_converges(sim, broker)
+        sim.replace_control_interface(overlap=overlap)
+        assert not sim.directory.exists()
+        sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+        assert_converges(sim, broker, timeout=1.0 if overlap < 0.1 else 2.0)
+        new_task = max(task for task, _ in sim.frames)
+        kinds = [kind for task, kind in sim.frames if task == new_task]
+        # No request reached the new task before a Hello (it would have closed).
+        assert kinds[0] == "hello"
+        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
+        assert alive(bridge)
+        assert "replaced the control interface" in bridge.log()
+
+
+def test_requests_unanswered_while_the_server_is_away(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """While the agent cannot reach its server for 10 s the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription is left, it says connected and the tree converges."""
+    with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK, "--resync-interval", "2"):
+        assert_converges(sim, broker)
+        with Watcher(broker.host, broker.port) as watcher:
+            sim.cut_server()
+            cut = time.monotonic()
+            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2.5, "disconnected")
+            shown = subprocess.run(
+                [
+                    str(DASHBOARD),
+                    "--once",
+                    "--mqtt-host",
+                    broker.host,
+                    "--mqtt-port",
+                    str(broker.port),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+                timeout=30,
+            )
+            assert "STALE since" in shown.stdout
+            assert "bridge disconnected from Ankaios" in shown.stdout
+            sim.set_state("hpc2", "radio", RADIO, "FAILED", "FAILED_EXEC_FAILED")
+            sim.set_state("", "maps", MAPS, "NOT_SCHEDULED", "NOT_SCHEDULED")
+            # The outage lasts 10 s: its length is the fault, not a wait for a condition.
+            threading.Event().wait(max(0.0, cut + 10 - time.monotonic()))
+            assert watcher.tree.get(LINK) == b"disconnected"
+            sim.restore_server()
+            wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")
+            assert_converges(sim, broker)
+        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
+
+
+def test_subscription_held_back_by_a_server_outage_is_cancelled(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """A bridge that subscribed while the agent's server was away cancels that subscription when the agent answers it late, after the swap: one subscription is left."""
+    sim.cut_server()
+    with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK) as bridge:
+        wait_for(lambda: subscribes(sim) == 1, 5, "the first subscription, held back")
+        sim.restore_server()
+        assert_converges(sim, broker, timeout=3)
+        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
+        assert [kind for _, kind in sim.frames].count("eventsCancelRequest") == 1
+        assert alive(bridge)
+
+
+def test_removed_directory_ends_the_bridge_with_one_line(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """A second server reconnect leaves the FIFO paths gone: the bridge says offline, exits 1 within 2 s and says the workload must be re-created."""
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        assert_converges(sim, broker)
+        sim.replace_control_interface()
+        assert_converges(sim, broker)
+        sim.replace_control_interface()
+        assert bridge.wait(2) == 1
+        assert_converges(sim, broker, bridge="offline")
+        lines = errors(bridge)
+    assert len(lines) == 1
+    assert "is gone" in lines[0]
+    assert "ank delete workload" in lines[0]
+
+
+def test_connection_closed_read_with_the_agent_gone_keeps_its_reason(
+    sim: AgentSimulator,
+) -> None:
+    """A ConnectionClosed that arrives in the same wake-up as the closed FIFO ends is reported with its reason."""
+    gate = threading.Event()
+    with Collector(sim.directory, hold=gate) as collector:
+        collector.source.start()
+        wait_for(lambda: collector.held, 2, "the snapshot held in the sink")
+        # While the reader thread is busy, the frame and the closed ends both land.
+        sim.close_connection("workload deleted")
+        gate.set()
+        wait_for(lambda: bool(collector.failures()), 2, "the failure")
+    assert "workload deleted" in collector.failures()[0].message
