@@ -158,7 +158,7 @@ class Engine:
             self._apply_snapshot(item)
         elif isinstance(item, AnkaiosLink):
             self._ankaios = ANKAIOS_CONNECTED if item.connected else ANKAIOS_DISCONNECTED
-            if self._synced and self._truth is not None:
+            if self._synced:
                 self._send(self._own_topics())
         elif isinstance(item, BrokerConnected):
             self._generation = item.generation
@@ -181,9 +181,6 @@ class Engine:
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         if self._truth is None:
             self._truth = {}
-        # A snapshot answers the latest subscription: the link is live (the source
-        # says otherwise right after it if a probe is overdue).
-        self._ankaios = ANKAIOS_CONNECTED
         self._truth = {
             key: self._status_for(key, execution) for key, execution in snapshot.instances.items()
         }
@@ -232,11 +229,14 @@ class Engine:
                 message.payload[:20],
             )
             self._send([Publish(self._status_topic, ONLINE)])
-        elif message.topic == self._ankaios_topic and self._truth is not None:
+        elif message.topic == self._ankaios_topic:
             self._send(self._own_topics())
 
     def _reconcile(self) -> None:
         if self._truth is None:
+            # Before the first snapshot only the bridge's own word: a killed
+            # predecessor may have left `connected` behind (its will covers `status`).
+            self._send(self._own_topics())
             return
         if not self._since_settled:
             self._settle_since(self._truth)

@@ -56,9 +56,11 @@ class Requests:
     def answer(self, request_id: str) -> tuple[Answer, str | None]:
         """Classify a state answer; with SNAPSHOT also return the subscription it replaces."""
         if self.pending is not None and request_id == self.pending.request_id:
+            self._answered(self.pending)
             replaced, self.current, self.pending = self.current, request_id, None
             return Answer.SNAPSHOT, replaced
         if self.probe is not None and request_id == self.probe.request_id:
+            self._answered(self.probe)
             self.probe = None
             return Answer.PROBE, None
         return self._other(request_id), None
@@ -72,12 +74,20 @@ class Requests:
     def failed(self, request_id: str) -> Answer:
         """Classify an error answer: SNAPSHOT for the pending request, PROBE, or UNKNOWN."""
         if self.pending is not None and request_id == self.pending.request_id:
+            self._answered(self.pending)
             self.pending = None
             return Answer.SNAPSHOT
         if self.probe is not None and request_id == self.probe.request_id:
+            self._answered(self.probe)
             self.probe = None
             return Answer.PROBE
         return Answer.UNKNOWN
+
+    def drop_outstanding(self) -> None:
+        """Wait no more for the pending request and the probe (their answers were lost)."""
+        if self.pending is not None:
+            self._supersede(self.pending.request_id)
+        self.pending = self.probe = None
 
     def forget_all(self) -> None:
         """Forget what is in flight: the control-interface task that had it is gone.
@@ -100,6 +110,15 @@ class Requests:
     def live(self, now: float, timeout: float) -> bool:
         """Whether a subscription is alive and no request has waited longer than `timeout`."""
         return self.current is not None and self.overdue(now, timeout) is None
+
+    def _answered(self, answered: Outstanding) -> None:
+        # The agent answers in order: a request sent before this one and still
+        # unanswered lost its answer (unreadable data) and is waited for no more.
+        if self.probe is not None and self.probe.sent < answered.sent:
+            self.probe = None
+        if self.pending is not None and self.pending.sent < answered.sent:
+            self._supersede(self.pending.request_id)
+            self.pending = None
 
     def _supersede(self, request_id: str) -> None:
         self._superseded[request_id] = None

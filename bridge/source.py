@@ -19,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.model import AnkaiosLink, Snapshot, SourceFailed
+from bridge import advice
+from bridge.handshake import Handshake, Overdue
+from bridge.model import AnkaiosLink, SourceFailed
 from bridge.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
 from bridge.subscription import Subscription, SubscriptionError
 from bridge.transport import (
+    WRITE_TIMEOUT,
     AgentAwayError,
     AgentGoneError,
     Connection,
@@ -35,11 +38,6 @@ LOG = logging.getLogger(__name__)
 # The swap of the FIFOs must be seen within 100 ms: the reader wakes this often.
 _TICK = 0.05
 _AWAY_RETRY = 0.1
-# During the swap the old task may still read for a moment and swallow a Hello: it is
-# repeated after 0.2 s, then twice as long each time, at most every second.
-_HELLO_FIRST_REPEAT = 0.2
-_HELLO_REPEAT = 1.0
-_RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +54,9 @@ class SourceSettings:
 
 
 class _Phase(enum.Enum):
-    AWAY = "the agent is away"
-    HANDSHAKE = "the handshake is pending"
-    CONNECTED = "connected"
+    AWAY = enum.auto()
+    HANDSHAKE = enum.auto()
+    CONNECTED = enum.auto()
 
 
 class _FatalError(Exception):
@@ -78,16 +76,14 @@ class AnkaiosSource:
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
         self._phase = _Phase.AWAY
-        self._ever_connected = False
         self._away_since = 0.0
         self._away_logged = False
         self._in_outage = False
-        self._handshake_started = 0.0
-        self._next_hello = 0.0
-        self._hello_wait = _HELLO_FIRST_REPEAT
-        self._handshake_warned = False
+        self._handshake = Handshake(settings.handshake_timeout)
         self._swap_seen = False
         self._link = False
+        self._next_open = 0.0
+        self._broken: str | None = None
 
     def start(self) -> None:
         """Check that the control interface exists (ControlInterfaceError if not), start reading."""
@@ -96,35 +92,48 @@ class AnkaiosSource:
         self._thread.start()
 
     def stop(self) -> None:
-        """Cancel the subscription (best effort) and close the FIFOs."""
+        """Stop the reader, which cancels the subscription (best effort) and closes the FIFOs."""
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join(4 * _TICK)
-        current = self.subscription.requests.current
-        if current is not None and self._phase is _Phase.CONNECTED and self._connection.is_open:
-            with contextlib.suppress(AgentGoneError):
-                self._connection.send(cancel_frame(current))
-        self._connection.close()
+            # At most one blocked write (2 s) and one tick.
+            self._thread.join(WRITE_TIMEOUT + 2 * _TICK)
+        else:
+            self._connection.close()
 
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
                 self._step()
+            self._farewell()
         except (_FatalError, SubscriptionError) as fatal:
-            self._connection.close()
             self.sink(SourceFailed(str(fatal)))
         except Exception:
             # A bug must end the bridge visibly, not leave it mirroring nothing.
             LOG.exception("the control-interface reader failed")
-            self._connection.close()
             self.sink(SourceFailed("the control-interface reader failed (a bug; see above)"))
+        finally:
+            self._connection.close()
+
+    def _farewell(self) -> None:
+        current = self.subscription.requests.current
+        now = time.monotonic()
+        if current is None or self._phase is not _Phase.CONNECTED:
+            return
+        if self.subscription.requests.overdue(now, self.settings.request_timeout) is not None:
+            return  # it could wait in the FIFO for the task that replaces this one
+        if not self._connection.unlinked():
+            with contextlib.suppress(AgentGoneError):
+                self._connection.send(cancel_frame(current))
 
     def _step(self) -> None:
         if self._phase is _Phase.AWAY:
             self._try_open()
             return
+        self._broken = None
         try:
             reading = self._connection.read(_TICK)
+            # Every message first, even after a failed write: a ConnectionClosed
+            # later in the same read must still end the bridge with its reason.
             for message in reading.messages:
                 self._handle(message)
             if reading.garbled is not None:
@@ -134,31 +143,29 @@ class AnkaiosSource:
                 )
                 if self._phase is _Phase.CONNECTED:
                     self._send(self.subscription.reread(time.monotonic()))
-            if reading.gone is not None:
-                self._lose(reading.gone)
-                return
-            self._tick(time.monotonic())
+            gone = reading.gone or self._broken
+            if gone is None:
+                self._tick(time.monotonic())
+                gone = self._broken
         except AgentGoneError as err:
-            self._lose(str(err))
+            gone = str(err)
+        if gone is not None:
+            self._lose(gone)
 
     def _try_open(self) -> None:
         now = time.monotonic()
+        if now < self._next_open:
+            self._stopping.wait(self._next_open - now)
+            return
         try:
             self._connection.open()
         except AgentAwayError:
             self._wait_for_agent(now)
             return
         except FifosRemovedError:
-            raise _FatalError(
-                f"the Ankaios control interface at {self.settings.directory} is gone: the agent "
-                "replaced it when it reconnected to its server, then removed it, and cannot "
-                f"give this workload instance a new one; {_RECREATE}"
-            ) from None
+            raise _FatalError(advice.fifos_removed(self.settings.directory)) from None
         except OSError as err:
-            raise _FatalError(
-                f"cannot open the Ankaios control interface at {self.settings.directory}: "
-                f"{err.strerror or err}"
-            ) from None
+            raise _FatalError(advice.cannot_open(self.settings.directory, err)) from None
         self._swap_seen = False
         try:
             self._begin_handshake(now)
@@ -169,11 +176,7 @@ class AnkaiosSource:
     def _wait_for_agent(self, now: float) -> None:
         bound = self.settings.agent_reconnect_timeout
         if bound > 0 and now - self._away_since > bound:
-            raise _FatalError(
-                f"the Ankaios agent does not read the control interface at "
-                f"{self.settings.directory} (gave up after {bound:g} s); if the agent is gone "
-                f"for good, {_RECREATE}"
-            )
+            raise _FatalError(advice.agent_away(self.settings.directory, bound))
         if not self._away_logged:
             self._away_logged = True
             LOG.warning(
@@ -185,15 +188,14 @@ class AnkaiosSource:
 
     def _begin_handshake(self, now: float) -> None:
         self._phase = _Phase.HANDSHAKE
-        self._handshake_started = now
-        self._handshake_warned = False
+        self._handshake.begin(now)
         self._connection.send(hello_frame())
-        self._hello_wait = _HELLO_FIRST_REPEAT
-        self._next_hello = now + self._hello_wait
 
     def _lose(self, why: str) -> None:
         self._connection.close()
         self.subscription.requests.forget_all()
+        # A dying agent's end may still be open for a moment: no reopen at once.
+        self._next_open = time.monotonic() + _AWAY_RETRY
         if not self._in_outage:
             # One line per outage: a reconnect that fails again belongs to it.
             self._in_outage = True
@@ -213,14 +215,14 @@ class AnkaiosSource:
         self._begin_handshake(now)
         self._report_link(now)
 
-    def _swapped(self, now: float) -> bool:
+    def _rehandshake_if_swapped(self, now: float) -> bool:
         if not self._swap_seen and self._connection.unlinked():
             self._replaced(now)
             return True
         return False
 
     def _tick(self, now: float) -> None:
-        if self._swapped(now):
+        if self._rehandshake_if_swapped(now):
             return
         if self._phase is _Phase.HANDSHAKE:
             self._tick_handshake(now)
@@ -229,32 +231,29 @@ class AnkaiosSource:
         self._report_link(now)
 
     def _tick_handshake(self, now: float) -> None:
-        if now - self._handshake_started > self.settings.handshake_timeout:
-            if not self._ever_connected:
-                raise _FatalError(
-                    f"the Ankaios agent did not answer the handshake within "
-                    f"{self.settings.handshake_timeout:g} s. Ankaios 1.0.x answers it once per "
-                    "workload instance, so a bridge process restarted inside the same instance "
-                    f"is never accepted; {_RECREATE}"
-                )
-            if not self._handshake_warned:
-                self._handshake_warned = True
-                LOG.warning(
-                    "the Ankaios agent has not accepted the handshake for %g s; still trying",
-                    self.settings.handshake_timeout,
-                )
-        if now >= self._next_hello:
+        overdue = self._handshake.overdue(now)
+        timeout = self.settings.handshake_timeout
+        if overdue is Overdue.FINAL:
+            raise _FatalError(advice.handshake_unanswered(timeout))
+        if overdue is Overdue.WARN:
+            LOG.warning(
+                "the Ankaios agent has not accepted the handshake for %g s; still trying", timeout
+            )
+        if self._handshake.repeat_due(now):
             self._connection.send(hello_frame())
-            self._hello_wait = min(2 * self._hello_wait, _HELLO_REPEAT)
-            self._next_hello = now + self._hello_wait
 
     def _send(self, frames: list[bytes]) -> None:
         for data in frames:
             # Before every request: one that reaches a task still waiting for its
             # Hello is answered with ConnectionClosed, which would end this workload.
-            if self._phase is not _Phase.CONNECTED or self._swapped(time.monotonic()):
+            if self._phase is not _Phase.CONNECTED or self._broken is not None:
                 return
-            self._connection.send(data)
+            if self._rehandshake_if_swapped(time.monotonic()):
+                return
+            try:
+                self._connection.send(data)
+            except AgentGoneError as err:
+                self._broken = str(err)
 
     def _report_link(self, now: float) -> None:
         timeout = self.settings.request_timeout
@@ -277,12 +276,8 @@ class AnkaiosSource:
     def _handle(self, message: Message) -> None:
         if isinstance(message, Closed):
             if self._phase is _Phase.HANDSHAKE:
-                raise _FatalError(f"the Ankaios agent refused the connection: {message.reason}")
-            raise _FatalError(
-                f"the Ankaios agent closed the control interface: {message.reason}. "
-                "Ankaios 1.0.x accepts one handshake per workload instance, so this process "
-                f"cannot reconnect; {_RECREATE}"
-            )
+                raise _FatalError(advice.refused(message.reason))
+            raise _FatalError(advice.closed(message.reason))
         now = time.monotonic()
         if isinstance(message, Accepted):
             if self._phase is _Phase.HANDSHAKE:
@@ -294,10 +289,6 @@ class AnkaiosSource:
         outcome = self.subscription.handle(message, now)
         for report in outcome.reports:
             self.sink(report)
-            if isinstance(report, Snapshot) and not self._link:
-                # The engine takes a snapshot as a live link: say at once if it is not.
-                self._link = True
-                self._report_link(now)
         self._send(outcome.frames)
 
     def _accepted(self, now: float) -> None:
@@ -306,8 +297,8 @@ class AnkaiosSource:
         self._in_outage = False
         LOG.info(
             "%s to the Ankaios agent at %s",
-            "reconnected" if self._ever_connected else "connected",
+            "reconnected" if self._handshake.ever_accepted else "connected",
             self.settings.directory,
         )
-        self._ever_connected = True
-        self._send(self.subscription.accepted(now))
+        self._handshake.ever_accepted = True
+        self._send(self.subscription.accepted(now, after_swap=self._swap_seen))

@@ -64,10 +64,11 @@ class Subscription:
         self._retries_left = 0
         self._logged: set[str] = set()
 
-    def accepted(self, now: float) -> list[bytes]:
+    def accepted(self, now: float, *, after_swap: bool = False) -> list[bytes]:
         """Return the frames to send once a task accepted the Hello: subscribe, cancel leftovers."""
         self._next_probe = now + self.probe_interval
-        self._retries_left = _SWALLOWED_RETRIES
+        # Only a replaced task can swallow what follows the Hello.
+        self._retries_left = _SWALLOWED_RETRIES if after_swap else 0
         frames = [self._subscribe(now)]
         frames.extend(cancel_frame(request_id) for request_id in self._deferred_cancels)
         self._deferred_cancels = []
@@ -118,8 +119,9 @@ class Subscription:
         return []
 
     def reread(self, now: float) -> list[bytes]:
-        """Return a fresh subscription unless one is pending (after unreadable data)."""
-        return [] if self.requests.pending is not None else [self._subscribe(now)]
+        """Return a fresh subscription after unreadable data (which may have held an answer)."""
+        self.requests.drop_outstanding()
+        return [self._subscribe(now)]
 
     def handle(self, message: Message, now: float) -> Outcome:
         """Handle one message from a task that accepted the Hello."""
@@ -193,19 +195,25 @@ class Subscription:
     def _handle_error(self, error: ErrorAnswer, now: float, outcome: Outcome) -> None:
         kind = self.requests.failed(error.request_id)
         if kind is Answer.PROBE:
-            # A probe the agent itself refuses proves nothing about the server.
-            self._probing = False
-            LOG.warning(
-                "Ankaios refused the liveness probe (%s); a silent server outage is noticed "
-                "only at the next resync",
-                error.message,
-            )
+            if _ACCESS_DENIED in error.message:
+                # A probe the agent itself refuses proves nothing about the server.
+                self._probing = False
+                LOG.warning(
+                    "Ankaios refused the liveness probe (%s); a silent server outage is "
+                    "noticed only at the next resync",
+                    error.message,
+                )
         elif kind is not Answer.SNAPSHOT:
             self._log_once(f"the Ankaios agent answered an old request with: {error.message}")
         elif _ACCESS_DENIED not in error.message:
             LOG.warning(
-                "the Ankaios agent refused the subscription (%s); retrying later", error.message
+                "the Ankaios agent refused the subscription (%s); retrying in %g s",
+                error.message,
+                self.request_timeout,
             )
+            if self.requests.current is None:
+                # Without a live subscription, not a whole resync interval.
+                self._next_resync = now + self.request_timeout
         elif self.masks != (STATE_MASK,):
             LOG.warning(
                 "Ankaios denied reading sub-states; publishing states with sub-states as of the "

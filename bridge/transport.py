@@ -20,7 +20,7 @@ from bridge.protocol import FrameError, FrameSplitter, Message, decode
 _READ_SIZE = 1 << 16
 # Reads per wake-up before other work gets a turn (1 MiB).
 _READS_PER_WAKE = 16
-_WRITE_TIMEOUT = 2.0
+WRITE_TIMEOUT = 2.0
 _WRITE_RETRY = 0.05
 
 
@@ -73,6 +73,13 @@ def check_fifos(fifos: Fifos) -> None:
             raise ControlInterfaceError(msg)
 
 
+def _require_fifos(*fds: int) -> None:
+    # A regular file reads as EOF at once: it would be reopened without end.
+    for fd in fds:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a FIFO")
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What one wait on the FIFOs brought: messages, then (perhaps) garbage or the agent gone."""
@@ -108,6 +115,7 @@ class Connection:
         try:
             self._write_fd = os.open(self.fifos.output, os.O_WRONLY | os.O_NONBLOCK)
             self._read_fd = os.open(self.fifos.input, os.O_RDONLY | os.O_NONBLOCK)
+            _require_fifos(self._write_fd, self._read_fd)
         except OSError as err:
             self.close()
             if err.errno in (errno.ENOENT, errno.ENOTDIR):
@@ -140,7 +148,7 @@ class Connection:
     def send(self, data: bytes) -> None:
         """Write one frame; raise AgentGoneError when nobody reads `output` any more."""
         view = memoryview(data)
-        deadline = time.monotonic() + _WRITE_TIMEOUT
+        deadline = time.monotonic() + WRITE_TIMEOUT
         while view:
             try:
                 written = os.write(self._write_fd, view)

@@ -11,15 +11,12 @@ import pytest
 from ankaios_sdk._protos import _ank_base
 
 from bridge.protocol import encode_varint, frame
-from bridge.simulator import AgentSimulator, instance_id
+from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.expect import matches
 from tests.support.mqtt import Watcher, publish
-from tests.support.scene import FAST, assert_converges
-
-NGINX = instance_id("nginx-v1")
-RADIO = instance_id("radio-v1")
+from tests.support.scene import FAST, NGINX, RADIO, assert_converges
 
 
 @pytest.fixture

@@ -15,10 +15,7 @@ from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.expect import Instances, matches
 from tests.support.mqtt import Watcher, read_retained
-
-NGINX = instance_id("nginx-v1")
-RADIO = instance_id("radio-v1")
-MAPS = instance_id("maps-v1")
+from tests.support.scene import MAPS, NGINX, RADIO
 
 
 @pytest.fixture

@@ -20,6 +20,9 @@ def test_defaults() -> None:
     assert settings.mqtt.tls is None
     assert settings.mqtt.reconnect_max_delay == 2.0
     assert settings.resync_interval == 60.0
+    # A lost agent is waited for as long as it takes; a silent server is noticed in 10 s.
+    assert settings.agent_reconnect_timeout == 0.0
+    assert (settings.request_timeout, settings.probe_interval) == (5.0, 5.0)
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -41,6 +44,8 @@ def test_every_environment_twin_is_read() -> None:
         "RESYNC_INTERVAL": "5",
         "ANKAIOS_HANDSHAKE_TIMEOUT": "1.5",
         "ANKAIOS_AGENT_RECONNECT_TIMEOUT": "9",
+        "ANKAIOS_REQUEST_TIMEOUT": "2",
+        "ANKAIOS_PROBE_INTERVAL": "3",
         "MQTT_RECONNECT_MAX_DELAY": "0.5",
         "MQTT_KEEPALIVE": "5",
         "MQTT_USERNAME": "bridge",
@@ -53,6 +58,7 @@ def test_every_environment_twin_is_read() -> None:
     assert settings.log_level == "DEBUG"
     assert (settings.resync_interval, settings.handshake_timeout) == (5.0, 1.5)
     assert settings.agent_reconnect_timeout == 9.0
+    assert (settings.request_timeout, settings.probe_interval) == (2.0, 3.0)
     assert settings.mqtt.reconnect_max_delay == 0.5
     assert settings.mqtt.keepalive == 5
     assert (settings.mqtt.username, settings.mqtt.password) == ("bridge", "s3cret")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.dashboard import dashboard_once
 from tests.support.scene import FAST, assert_converges
-
-DASHBOARD = Path(sys.executable).parent / "ankaios-mqtt-dashboard"
 
 
 def test_once_shows_what_the_bridge_mirrors(tmp_path: Path, broker: Mosquitto) -> None:
@@ -23,21 +20,7 @@ def test_once_shows_what_the_bridge_mirrors(tmp_path: Path, broker: Mosquitto) -
         sim.set_state("", "maps", maps, "NOT_SCHEDULED", "NOT_SCHEDULED")
         with BridgeProcess(sim.directory, broker.port, *FAST):
             assert_converges(sim, broker)
-            result = subprocess.run(
-                [
-                    str(DASHBOARD),
-                    "--once",
-                    "--mqtt-host",
-                    broker.host,
-                    "--mqtt-port",
-                    str(broker.port),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-                timeout=30,
-            )
+            result = dashboard_once(broker.host, broker.port)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
     assert ["(not", "scheduled)", "maps", maps[:8], "○", "NotScheduled", "NotScheduled"] == rows[3][

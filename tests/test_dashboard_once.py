@@ -232,6 +232,8 @@ def test_refused_credentials_exit_1_at_once(capsys: pytest.CaptureFixture[str]) 
             "--topic-prefix / MQTT_TOPIC_PREFIX: 'a/#' must not contain '#'",
         ),
         (["--colour"], "unrecognized arguments: --colour"),
+        # As for the bridge: an abbreviation never passes for a whole flag.
+        (["--mqtt-h", "x"], "unrecognized arguments: --mqtt-h x"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(

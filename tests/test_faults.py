@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,7 @@ from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import Watcher, publish, wait_for
-from tests.support.scene import FAST, assert_converges
-
-NGINX = instance_id("nginx-v1")
-RADIO = instance_id("radio-v1")
-MAPS = instance_id("maps-v1")
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated agent with two running workloads."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        running.set_state("hpc2", "radio", RADIO, "PENDING", "PENDING_STARTING")
-        yield running
+from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges
 
 
 @pytest.mark.parametrize("persistence", [False, True])

@@ -19,7 +19,7 @@ from tests.support.broker import Mosquitto
 from tests.support.expect import expected_tree, normalized
 from tests.support.fleet import BackEnd, Link, vehicle_fragment
 from tests.support.mqtt import Watcher, publish, read_retained, wait_for
-from tests.support.scene import FAST
+from tests.support.scene import FAST, MAPS, NGINX, RADIO
 from tests.support.tls import Pki, make_pki
 
 LOG = logging.getLogger(__name__)
@@ -29,9 +29,6 @@ LINK = f"fleet/{VEHICLE}/link"
 STATUS = "ankaios/$bridge/status"
 # What the fragment forwards besides instance topics: the bridge's own retained topics.
 BRIDGE_TOPICS = frozenset(("status", "ankaios", "info"))
-NGINX = instance_id("nginx-v1")
-RADIO = instance_id("radio-v1")
-MAPS = instance_id("maps-v1")
 OTA = instance_id("ota-v1")
 RADIO_STATUS = f"ankaios/hpc2/radio/{RADIO}/status"
 NGINX_STATE = f"ankaios/hpc1/nginx/{NGINX}/state"

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,23 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridge.healthcheck import run
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import publish
-from tests.support.tls import Pki, TlsMosquitto, make_pki, publish_as
+from tests.support.tls import Pki, TlsMosquitto, publish_as
 
 STATUS = "ankaios/$bridge/status"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """Throwaway CAs, certificates, a password file and an ACL."""
-    return make_pki(tmp_path_factory.mktemp("healthcheck-pki"))
-
-
-@pytest.fixture
-def tls_broker(pki: Pki) -> Iterator[TlsMosquitto]:
-    """A mosquitto with a password listener and a mutual-TLS listener."""
-    broker = TlsMosquitto(pki)
-    with broker:
-        yield broker
 
 
 def plain(broker: Mosquitto, **extra: str) -> dict[str, str]:

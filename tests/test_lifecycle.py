@@ -7,39 +7,24 @@ every reconnect to the server, a server outage, the directory removed.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Literal
 
 import pytest
 
-from bridge.simulator import AgentSimulator, instance_id
+from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
-from tests.support.mqtt import Watcher, wait_for
-from tests.support.scene import FAST, assert_converges
+from tests.support.dashboard import dashboard_once
+from tests.support.mqtt import Watcher, publish, wait_for
+from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges
 from tests.support.source import Collector
 
-NGINX = instance_id("nginx-v1")
-RADIO = instance_id("radio-v1")
-MAPS = instance_id("maps-v1")
 LINK = "ankaios/$bridge/ankaios"
-DASHBOARD = Path(sys.executable).parent / "ankaios-mqtt-dashboard"
 # Quick liveness settings: a silent server is noticed within about 2 s.
 QUICK = ("--request-timeout", "1", "--probe-interval", "1")
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated agent with two running workloads."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        running.set_state("hpc2", "radio", RADIO, "PENDING", "PENDING_STARTING")
-        yield running
 
 
 def link_values(watcher: Watcher) -> list[bytes]:
@@ -151,21 +136,7 @@ def test_requests_unanswered_while_the_server_is_away(
             sim.cut_server()
             cut = time.monotonic()
             wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2.5, "disconnected")
-            shown = subprocess.run(
-                [
-                    str(DASHBOARD),
-                    "--once",
-                    "--mqtt-host",
-                    broker.host,
-                    "--mqtt-port",
-                    str(broker.port),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
-                timeout=30,
-            )
+            shown = dashboard_once(broker.host, broker.port)
             assert "STALE since" in shown.stdout
             assert "bridge disconnected from Ankaios" in shown.stdout
             sim.set_state("hpc2", "radio", RADIO, "FAILED", "FAILED_EXEC_FAILED")
@@ -223,3 +194,34 @@ def test_connection_closed_read_with_the_agent_gone_keeps_its_reason(
         gate.set()
         wait_for(lambda: bool(collector.failures()), 2, "the failure")
     assert "workload deleted" in collector.failures()[0].message
+
+
+def test_stale_connected_of_a_killed_bridge_is_corrected_before_the_agent_answers(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """A `connected` left by a killed bridge (its will covers only `status`) is turned to `disconnected` while the new bridge waits for the agent."""
+    publish(broker.host, broker.port, LINK, b"connected")
+    sim.stop_agent()
+    with (
+        BridgeProcess(sim.directory, broker.port, *FAST),
+        Watcher(broker.host, broker.port) as watcher,
+    ):
+        wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 3, "disconnected")
+        sim.start_agent()
+        assert_converges(sim, broker, timeout=3)
+
+
+def test_fifos_replaced_by_regular_files_end_the_bridge(
+    sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """Regular files where the FIFOs were end the bridge with one line instead of a spin."""
+    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+        assert_converges(sim, broker)
+        sim.stop_agent()
+        for name in ("input", "output"):
+            (sim.directory / name).unlink()
+            (sim.directory / name).write_bytes(b"")
+        assert bridge.wait(3) == 1
+        lines = errors(bridge)
+    assert len(lines) == 1
+    assert "not a FIFO" in lines[0]

@@ -16,10 +16,10 @@ from bridge.model import Changes, ExecutionState
 from bridge.simulator import AgentSimulator, instance_id
 from bridge.topics import InstanceKey
 from tests.support.mqtt import wait_for
+from tests.support.scene import NGINX
 from tests.support.source import Collector
 
 RUNNING = ExecutionState("RUNNING", "RUNNING_OK")
-NGINX = instance_id("nginx-v1")
 
 
 @pytest.fixture

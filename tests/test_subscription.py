@@ -1,4 +1,4 @@
-"""The subscription's decisions, without FIFOs: which frames it sends and what answers mean."""
+"""The subscription and handshake decisions, without FIFOs: which frames to send and what answers mean."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from ankaios_sdk._protos import _control_api
 
 from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
 from bridge.framing import FrameSplitter
+from bridge.handshake import Handshake, Overdue
 from bridge.model import Changes, ExecutionState, Snapshot
 from bridge.protocol import ErrorAnswer, OtherAnswer, StateAnswer
 from bridge.requests import Answer, Requests
@@ -196,9 +197,9 @@ def test_nothing_is_sent_while_a_request_is_overdue() -> None:
 
 
 def test_a_swallowed_subscription_is_asked_again_after_the_handshake() -> None:
-    """A subscription unanswered 0.25 s after a handshake (the replaced task read it) is sent again, backing off, three times at most."""
+    """A subscription unanswered 0.25 s after the handshake that follows a swap (the replaced task read it) is sent again, backing off, three times at most."""
     subscription = Subscription(RESYNC, PROBE, request_timeout=10.0)
-    ((_, first, _),) = sent(subscription.accepted(0.0))
+    ((_, first, _),) = sent(subscription.accepted(0.0, after_swap=True))
     assert subscription.due(0.2) == []
     ((kind, second, _),) = sent(subscription.due(0.3))
     assert (kind, second != first) == ("subscribe", True)
@@ -207,3 +208,67 @@ def test_a_swallowed_subscription_is_asked_again_after_the_handshake() -> None:
     assert subscription.due(1.8) == []
     assert len(sent(subscription.due(2.0))) == 1
     assert subscription.due(4.0) == []
+
+
+def test_a_slow_answer_after_an_agent_restart_is_not_asked_again() -> None:
+    """After an ordinary handshake a slow snapshot is waited for, not requested again."""
+    subscription = Subscription(RESYNC, PROBE, request_timeout=10.0)
+    sent(subscription.accepted(0.0))
+    assert subscription.due(2.0) == []
+
+
+def test_an_answer_lost_in_unreadable_data_is_waited_for_no_more() -> None:
+    """When a later request is answered, an earlier one still unanswered is given up, so the link is live again."""
+    requests = Requests()
+    requests.subscribing("first", 0.0)
+    requests.answer("first")
+    requests.probing("lost", 10.0)
+    requests.subscribing("second", 11.0)
+    assert requests.answer("second") == (Answer.SNAPSHOT, "first")
+    assert requests.probe is None
+    assert requests.live(30.0, 5.0)
+
+
+def test_unreadable_data_leads_to_a_fresh_subscription() -> None:
+    """After unreadable data the pending request is given up and a fresh subscription sent."""
+    subscription, _ = connected()
+    ((_, pending, _),) = sent(subscription.due(RESYNC))
+    ((kind, fresh, _),) = sent(subscription.reread(RESYNC + 1))
+    assert (kind, fresh != pending) == ("subscribe", True)
+    assert sent(subscription.handle(snapshot(pending), RESYNC + 2).frames) == [
+        ("cancel", pending, ())
+    ]
+
+
+def test_a_refused_subscription_is_retried_soon_without_a_live_one() -> None:
+    """A subscription refused for another reason than access is retried after the request timeout."""
+    subscription = Subscription(RESYNC, PROBE, request_timeout=5.0)
+    ((_, first, _),) = sent(subscription.accepted(0.0))
+    assert subscription.handle(ErrorAnswer(first, "server busy"), 0.1).frames == []
+    assert subscription.due(4.0) == []
+    ((kind, _, _),) = sent(subscription.due(5.2))
+    assert kind == "subscribe"
+
+
+def test_a_hello_is_repeated_backing_off_to_once_a_second() -> None:
+    """An unanswered Hello is repeated after 0.2, 0.4 and 0.8 s, then every second."""
+    handshake = Handshake(timeout=5.0)
+    handshake.begin(0.0)
+    checks = [(0.19, False), (0.21, True), (0.6, False), (0.62, True), (1.4, False)]
+    checks += [(1.43, True), (2.4, False), (2.44, True), (3.45, True)]
+    assert [handshake.repeat_due(at) for at, _ in checks] == [due for _, due in checks]
+
+
+def test_only_the_first_handshake_of_the_process_can_be_final() -> None:
+    """An unanswered first Hello is final; later ones only warn once and go on."""
+    handshake = Handshake(timeout=5.0)
+    handshake.begin(0.0)
+    assert handshake.overdue(4.0) is Overdue.NO
+    assert handshake.overdue(5.1) is Overdue.FINAL
+    handshake.ever_accepted = True
+    handshake.begin(10.0)
+    assert [handshake.overdue(t) for t in (14.0, 15.5, 16.0)] == [
+        Overdue.NO,
+        Overdue.WARN,
+        Overdue.NO,
+    ]

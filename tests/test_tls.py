@@ -15,39 +15,24 @@ import pytest
 from bridge.config import ConfigError, MqttSettings, load_settings
 from bridge.connection import create_client, describe_settings
 from bridge.publisher import BrokerLink
-from bridge.simulator import AgentSimulator, instance_id
+from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import free_port
 from tests.support.expect import matches
 from tests.support.mqtt import wait_for
 from tests.support.proxy import CountingProxy
+from tests.support.scene import NGINX
 from tests.support.tls import (
     KeyPair,
     Pki,
     SecureWatcher,
     TlsMosquitto,
-    make_pki,
     publish_as,
 )
 
 STATUS = "ankaios/$bridge/status"
 STATE = "ankaios/hpc1/nginx/1f0c/state"
 TLS_HANDSHAKE = 0x16
-NGINX = instance_id("nginx-v1")
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """Throwaway CAs, certificates, a password file and an ACL, made once per session."""
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def tls_broker(pki: Pki) -> Iterator[TlsMosquitto]:
-    """A fresh mosquitto with a password listener and a mutual-TLS listener."""
-    broker = TlsMosquitto(pki)
-    with broker:
-        yield broker
 
 
 @pytest.fixture

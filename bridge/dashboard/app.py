@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
 
+from bridge.broker_options import OptionParser
 from bridge.config import ConfigError, MqttSettings, add_mqtt_arguments, mqtt_settings
 from bridge.dashboard.events import Disconnected
 from bridge.dashboard.feed import Feed, Inbox
@@ -46,14 +46,10 @@ class Options:
     timeout: float
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message)
-
-
 def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     """Return the options: flag beats environment beats default, as for the bridge."""
-    parser = _Parser(prog=PROG, description="Show the Ankaios workload states held by the broker.")
+    # The bridge's parser: abbreviated flags are refused here too.
+    parser = OptionParser(PROG, "Show the Ankaios workload states held by the broker.")
     add_mqtt_arguments(parser)
     parser.add_argument(
         "--once", action="store_true", help="print the retained snapshot once as text and exit"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from bridge.simulator import AgentSimulator
+from bridge.simulator import AgentSimulator, instance_id
 from tests.support.broker import Mosquitto
 from tests.support.expect import matches
 from tests.support.mqtt import Watcher, read_retained, wait_for
+
+# The instance ids the system tests use, as Ankaios hashes a workload's configuration.
+NGINX = instance_id("nginx-v1")
+RADIO = instance_id("radio-v1")
+MAPS = instance_id("maps-v1")
 
 # Fast recovery settings so fault tests stay quick; the defaults are documented in README.
 FAST = ("--mqtt-reconnect-max-delay", "0.3", "--mqtt-keepalive", "5")
@@ -37,4 +42,4 @@ def assert_converges(
         raise AssertionError(msg) from None
 
 
-__all__ = ["FAST", "Watcher", "assert_converges"]
+__all__ = ["FAST", "MAPS", "NGINX", "RADIO", "Watcher", "assert_converges"]

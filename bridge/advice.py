@@ -1,0 +1,58 @@
+"""What the operator is told when the control interface is lost for good: one line each (pure)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
+
+
+def fifos_removed(directory: Path) -> str:
+    """Say that the FIFO paths are gone: a replaced control interface was dropped (1.0.1)."""
+    return (
+        f"the Ankaios control interface at {directory} is gone: the agent replaced it when it "
+        "reconnected to its server, then removed it, and cannot give this workload instance a "
+        f"new one; {RECREATE}"
+    )
+
+
+def cannot_open(directory: Path, err: OSError) -> str:
+    """Say why the FIFOs cannot be opened (permissions, not FIFOs)."""
+    hint = (
+        " (the agent creates the FIFOs for its own user with mode 0700; state.yaml says which "
+        "user the bridge must run as)"
+        if err.errno == errno.EACCES
+        else ""
+    )
+    return f"cannot open the Ankaios control interface at {directory}: {err.strerror or err}{hint}"
+
+
+def agent_away(directory: Path, bound: float) -> str:
+    """Say that nobody read the control interface for longer than the configured bound."""
+    return (
+        f"the Ankaios agent does not read the control interface at {directory} (gave up after "
+        f"{bound:g} s); if the agent is gone for good, {RECREATE}"
+    )
+
+
+def handshake_unanswered(timeout: float) -> str:
+    """Say that the first Hello of the process was never answered."""
+    return (
+        f"the Ankaios agent did not answer the handshake within {timeout:g} s. Ankaios 1.0.x "
+        "answers it once per workload instance, so a bridge process restarted inside the same "
+        f"instance is never accepted; {RECREATE}"
+    )
+
+
+def refused(reason: str) -> str:
+    """Say that the agent answered the Hello with ConnectionClosed."""
+    return f"the Ankaios agent refused the connection: {reason}"
+
+
+def closed(reason: str) -> str:
+    """Say that the agent closed an accepted connection: its task has ended."""
+    return (
+        f"the Ankaios agent closed the control interface: {reason}. Ankaios 1.0.x accepts one "
+        f"handshake per workload instance, so this process cannot reconnect; {RECREATE}"
+    )
