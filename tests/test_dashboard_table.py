@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -237,39 +235,19 @@ def ten_thousand() -> View:
     return view_of(*events)
 
 
-def best_of(runs: int, action: Callable[[], object]) -> float:
-    """Return the least CPU time of `runs` calls of `action` in seconds.
-
-    CPU time of this process, so other work on a busy 2-core machine does not
-    make the test flaky; the report gives wall-clock figures measured separately.
-    """
-    timings = []
-    for _ in range(runs):
-        start = time.process_time()
-        action()
-        timings.append(time.process_time() - start)
-    return min(timings)
-
-
-def test_a_terminal_sized_redraw_of_10000_instances_takes_under_200_ms(ten_thousand: View) -> None:
-    """The live redraw sorts all 10,000 instances but draws only what fits the terminal."""
-    view = ten_thousand
+def test_a_terminal_sized_redraw_of_10000_instances_fits_the_terminal(ten_thousand: View) -> None:
+    """The live redraw sorts all 10,000 instances but draws only what fits the terminal (its speed is a benchmark)."""
     out = StringIO()
     console = Console(width=160, height=50, color_system="truecolor", force_terminal=True, file=out)
-
-    def redraw() -> None:
-        console.print(build_screen(view, BROKER, NOW, console.height))
-
-    assert best_of(5, redraw) < 0.2
+    console.print(build_screen(ten_thousand, BROKER, NOW, console.height))
     lines = out.getvalue().splitlines()
+    assert len(lines) <= console.height
     assert "… 9956 more" in lines[-2]
 
 
-def test_printing_all_10000_instances_stays_fast(ten_thousand: View) -> None:
-    """`--once` prints all 10,000 instances in a fraction of a second (rich's Table took 8 s)."""
-    view = ten_thousand
+def test_printing_all_10000_instances_prints_every_row(ten_thousand: View) -> None:
+    """`--once` prints all 10,000 instances, one line each (its speed is measured by the benchmarks)."""
     out = StringIO()
     console = Console(width=4096, color_system=None, file=out)
-    elapsed = best_of(3, lambda: console.print(build_screen(view, BROKER, NOW), crop=False))
-    assert elapsed < 0.3
-    assert len(out.getvalue().splitlines()) == 3 * (1 + 2 + 10_000 + 1)
+    console.print(build_screen(ten_thousand, BROKER, NOW), crop=False)
+    assert len(out.getvalue().splitlines()) == 1 + 2 + 10_000 + 1

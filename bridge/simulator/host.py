@@ -119,8 +119,9 @@ class ControlInterfaceHost:
             current = self._task.session
             # The server's subscriptions are the workload's, whichever task asks.
             task.session.subscriptions = current.subscriptions
-            for body in task.splitter.feed(data):
-                self._send(current.deliver(task.session.receive(body, self._state)))
+            with contextlib.suppress(protoconv.FrameError):
+                for body in task.splitter.feed(data):
+                    self._send(current.deliver(task.session.receive(body, self._state)))
             if not task.session.alive:
                 task.link.close_writer()
                 task.link.close_reader(wait=False)
@@ -129,7 +130,12 @@ class ControlInterfaceHost:
         task = self._task
         if not task.session.alive:
             return  # a dead agent's end still open for a moment (stop_agent's gap)
-        for body in task.splitter.feed(data):
+        try:
+            bodies = task.splitter.feed(data)
+        except protoconv.FrameError:
+            # input_pipe.rs: a length it cannot read is a decode error like any other.
+            bodies = [b"\xff"]
+        for body in bodies:
             self._send(task.session.receive(body, self._state))
             if not task.session.alive:
                 self._end(task)

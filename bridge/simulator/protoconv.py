@@ -11,56 +11,20 @@ from collections.abc import Mapping, Sequence
 from ankaios_sdk._protos import _ank_base, _control_api
 from google.protobuf.message import DecodeError
 
+from bridge import framing
+from bridge.framing import FrameError, FrameSplitter, encode_varint
 from bridge.simulator.cluster import AGENTS, STATE_KINDS, WORKLOAD_STATES
 from bridge.simulator.statetree import AlteredPaths, Node, Tree
 
+# The bridge's own framing: one implementation, length guards included.
+__all__ = ["FrameError", "FrameSplitter", "encode_varint", "frame"]
+
 _FIELD_BY_VARIANT = {kind.variant: kind.field for kind in STATE_KINDS.values()}
-_VARINT_MAX_BYTES = 10
-
-
-def encode_varint(value: int) -> bytes:
-    """Return ``value`` as a protobuf varint."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def frame(message: _control_api.FromAnkaios | _control_api.ToAnkaios) -> bytes:
     """Return the message prefixed by its varint length (what one write carries)."""
-    body: bytes = message.SerializeToString()
-    return encode_varint(len(body)) + body
-
-
-class FrameSplitter:
-    """Reassembles length-delimited frames from bytes read in arbitrary pieces."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add bytes and return the bodies of all frames completed by them."""
-        self._buffer += data
-        bodies: list[bytes] = []
-        while True:
-            length, used = self._length()
-            if length is None or len(self._buffer) < used + length:
-                return bodies
-            bodies.append(bytes(self._buffer[used : used + length]))
-            del self._buffer[: used + length]
-
-    def _length(self) -> tuple[int | None, int]:
-        value = 0
-        for index, byte in enumerate(self._buffer[:_VARINT_MAX_BYTES]):
-            value |= (byte & 0x7F) << (7 * index)
-            if not byte & 0x80:
-                return value, index + 1
-        return None, 0
+    return framing.frame(message.SerializeToString())
 
 
 def decode_to_ankaios(body: bytes) -> _control_api.ToAnkaios | None:
