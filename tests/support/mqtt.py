@@ -24,6 +24,21 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "c
         time.sleep(0.01)
 
 
+def close(client: mqtt.Client) -> None:
+    """Stop the client's network thread and close its sockets now, not at garbage collection.
+
+    A socket left to the collector is reported as unraisable, which fails whichever
+    test happens to be running then.
+    """
+    client.loop_stop()
+    sock = client.socket()
+    if sock is not None:
+        sock.close()
+    reset = getattr(client, "_reset_sockets", None)
+    if callable(reset):
+        reset()
+
+
 class Watcher:
     """A subscriber that mirrors the retained tree under a filter as a live dict.
 
@@ -48,9 +63,16 @@ class Watcher:
         self._client.on_message = self._on_message
 
     def __enter__(self) -> Watcher:
-        self._client.connect(self.host, self.port)
-        self._client.loop_start()
-        if not self._ready.wait(10):
+        try:
+            self._client.connect(self.host, self.port)
+            self._client.loop_start()
+            ready = self._ready.wait(10)
+        except BaseException:
+            # A connect that fails half-way (a broker restarting) keeps its socket.
+            close(self._client)
+            raise
+        if not ready:
+            close(self._client)
             msg = "the watcher never saw the end of the retained burst"
             raise AssertionError(msg)
         return self
@@ -62,7 +84,7 @@ class Watcher:
         tb: TracebackType | None,
     ) -> None:
         self._client.disconnect()
-        self._client.loop_stop()
+        close(self._client)
 
     def _on_connect(
         self,
@@ -122,10 +144,10 @@ def publish(
 ) -> None:
     """Publish one message as an unrelated client and wait until the broker has it."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex}")
-    client.connect(host, port)
-    client.loop_start()
     try:
+        client.connect(host, port)
+        client.loop_start()
         client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
     finally:
         client.disconnect()
-        client.loop_stop()
+        close(client)
