@@ -46,10 +46,8 @@ class BridgeSettings:
     probe_interval: float = 5.0
 
 
-def load_settings(
-    argv: Sequence[str], environ: Mapping[str, str], hostname: str = "localhost"
-) -> BridgeSettings:
-    """Return the bridge's settings: flag beats environment beats default."""
+def build_parser() -> OptionParser:
+    """Return the bridge's command-line parser; each help text names the environment twin."""
     parser = OptionParser(prog="ankaios-mqtt-bridge", description=__doc__)
     parser.add_argument(
         "--control-interface",
@@ -82,7 +80,14 @@ def load_settings(
         "--probe-interval",
         help="seconds between liveness probes of Ankaios (ANKAIOS_PROBE_INTERVAL, default 5)",
     )
-    args = parser.parse_args(list(argv))
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str], environ: Mapping[str, str], hostname: str = "localhost"
+) -> BridgeSettings:
+    """Return the bridge's settings: flag beats environment beats default."""
+    args = build_parser().parse_args(list(argv))
     qos = flag_number(args, environ, "mqtt_qos", "MQTT_QOS", int, 0, 1)
     if qos not in (0, 1):
         msg = f"--mqtt-qos / MQTT_QOS: {qos} is not valid; expected 0 or 1"
