@@ -17,8 +17,9 @@ from bridge.topics import parse_instance_topic
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.expect import expected_tree, normalized
-from tests.support.fleet import BackEnd, Link, vehicle_fragment
+from tests.support.fleet import BackEnd, vehicle_fragment
 from tests.support.mqtt import Watcher, publish, read_retained, wait_for
+from tests.support.proxy import Relay
 from tests.support.scene import FAST, MAPS, NGINX, RADIO
 from tests.support.tls import Pki, make_pki
 
@@ -68,7 +69,7 @@ class Fleet:
     sim: AgentSimulator
     vehicle: Mosquitto
     backend: BackEnd
-    link: Link
+    link: Relay
     bridge: BridgeProcess
     vehicle_view: Watcher
     backend_view: Watcher
@@ -124,7 +125,7 @@ def fleet(request: pytest.FixtureRequest, pki: Pki, tmp_path: Path) -> Iterator[
     with (
         AgentSimulator(tmp_path / "ci") as sim,
         backend,
-        Link(backend.tls_port) as link,
+        Relay(backend.tls_port) as link,
         Mosquitto(extra_config=f"{extra}\n{vehicle_fragment(VEHICLE, link.port, pki)}") as vehicle,
         Watcher(backend.host, backend.port, "fleet/#") as backend_view,
         Watcher(vehicle.host, vehicle.port) as vehicle_view,

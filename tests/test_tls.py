@@ -20,7 +20,7 @@ from tests.support.bridge import BridgeProcess
 from tests.support.broker import free_port
 from tests.support.expect import matches
 from tests.support.mqtt import wait_for
-from tests.support.proxy import CountingProxy
+from tests.support.proxy import Relay
 from tests.support.scene import NGINX
 from tests.support.tls import (
     KeyPair,
@@ -105,7 +105,7 @@ def test_mutual_tls_connects_with_the_certificate_as_identity(
 def test_unknown_client_certificate_is_refused(pki: Pki, tls_broker: TlsMosquitto) -> None:
     """A client certificate from another CA never gets the bridge onto the mutual-TLS listener."""
     argv, _ = certificate_login(pki, pki.rogue_client)
-    with CountingProxy(tls_broker.mtls_port) as proxy:
+    with Relay(tls_broker.mtls_port) as proxy:
         with running(settings_for(proxy.port, argv)):
             wait_for(lambda: len(proxy.arrivals) >= 2, 5, "two connection attempts")
         with SecureWatcher(tls_broker, pki.reader) as watcher:
@@ -145,7 +145,7 @@ def test_refused_connection_is_one_line_naming_the_cause_and_retried_with_backof
 ) -> None:
     """A failed verification, wrong password or refused client certificate: one warning with the cause, TLS retries with backoff."""
     argv, environ = refusal.login(pki)
-    with CountingProxy(tls_broker.mtls_port if refusal.mutual else tls_broker.port) as proxy:
+    with Relay(tls_broker.mtls_port if refusal.mutual else tls_broker.port) as proxy:
         argv += ["--mqtt-host", refusal.host, "--mqtt-reconnect-max-delay", "0.4"]
         settings = settings_for(proxy.port, argv, environ)
         with running(settings):
@@ -165,7 +165,7 @@ def test_insecure_still_verifies_the_certificate_chain(
 ) -> None:
     """--mqtt-tls-insecure does not accept a server certificate from an untrusted CA."""
     argv, environ = password_login(pki, pki.other_ca)
-    with CountingProxy(tls_broker.port) as proxy:
+    with Relay(tls_broker.port) as proxy:
         with running(settings_for(proxy.port, [*argv, "--mqtt-tls-insecure"], environ)):
             wait_for(lambda: len(proxy.arrivals) >= 2, 5, "two connection attempts")
         with SecureWatcher(tls_broker, pki.reader) as watcher:
@@ -320,7 +320,7 @@ def test_bridge_with_a_wrong_password_logs_one_line_and_no_secret(
     argv = ["--mqtt-ca-file", str(pki.ca), "--mqtt-username", pki.bridge.username]
     environ = {"MQTT_PASSWORD": pki.reader.password}
     with (
-        CountingProxy(tls_broker.port) as proxy,
+        Relay(tls_broker.port) as proxy,
         BridgeProcess(sim.directory, proxy.port, *argv, env=environ, host="localhost") as bridge,
     ):
         wait_for(lambda: len(proxy.arrivals) >= 3, 10, "three refused attempts")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from pathlib import Path
-from typing import Self
 
 from tests.support.broker import Mosquitto, free_port, wait_until_listening
 from tests.support.tls import Pki
@@ -74,89 +70,3 @@ class BackEnd(Mosquitto):
                 "use_identity_as_username true",
             )
         )
-
-
-class Link:
-    """A TCP relay standing in for the vehicle's uplink: `cut()` drops it, `restore()` heals it.
-
-    While cut, every connection is closed at once and new ones are closed on arrival,
-    as when the cellular network goes away; the broker behind it keeps running.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self._cut = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="link", daemon=True)
-
-    def __enter__(self) -> Self:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = int(self._listener.getsockname()[1])
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stopping.set()
-        self._thread.join(5)
-        if self._listener is not None:
-            self._listener.close()
-        self._close_all()
-
-    def cut(self) -> None:
-        """Close every relayed connection and refuse new ones until `restore()`."""
-        self._cut.set()
-        self._close_all()
-
-    def restore(self) -> None:
-        """Relay new connections again."""
-        self._cut.clear()
-
-    def _close_all(self) -> None:
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            _close(sock)
-
-    def _accept(self) -> None:
-        assert self._listener is not None
-        while not self._stopping.is_set():
-            try:
-                downstream, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
-            except OSError:
-                _close(downstream)
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                if self._cut.is_set():
-                    _close(downstream)
-                    _close(upstream)
-                    continue
-                self._sockets.update((downstream, upstream))
-            for source, sink in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    # Either side ending ends the connection, as a dropped uplink does.
-    _close(source)
-    _close(sink)
