@@ -179,11 +179,12 @@ def test_sigint_publishes_offline_and_exits_zero(sim: AgentSimulator, broker: Mo
 
 
 def test_foreign_publishes_are_corrected(sim: AgentSimulator, broker: Mosquitto) -> None:
-    """A wrong retained state, a stray offline, a hostile status and topics of a non-existent instance are corrected within 2 s."""
+    """A wrong retained state, a stray offline or disconnected, a hostile status and topics of a non-existent instance are corrected within 2 s."""
     with BridgeProcess(sim.directory, broker.port, *FAST):
         assert_converges(sim, broker)
         publish(broker.host, broker.port, f"ankaios/hpc1/nginx/{NGINX}/state", b"FAILED")
         publish(broker.host, broker.port, "ankaios/$bridge/status", b"offline")
+        publish(broker.host, broker.port, "ankaios/$bridge/ankaios", b"disconnected")
         nested = b"[" * 100_000 + b"]" * 100_000
         publish(broker.host, broker.port, f"ankaios/hpc2/radio/{RADIO}/status", nested)
         ghost = instance_id("ghost")
