@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from bridge.config import BridgeSettings, ConfigError, load_settings
-from bridge.engine import Engine, Stop
+from bridge.inputs import Stop
+from bridge.mirror import Mirror
+from bridge.owner import Owner
 from bridge.publisher import BrokerLink
 from bridge.source import AnkaiosSource, SourceSettings
 from bridge.transport import ControlInterfaceError
@@ -39,17 +41,14 @@ def configure_logging(level: str) -> None:
 
 
 def run(settings: BridgeSettings) -> int:
-    """Run the bridge until a signal or an unrecoverable error; return the exit status."""
-    engines: list[Engine] = []
+    """Run the bridge until a signal or an unrecoverable error; return the exit status.
 
-    def to_engine(item: object) -> None:
-        engines[0].put(item)
-
-    # The link and the engine refer to each other: the link feeds the engine's
-    # queue, the engine publishes through the link.
-    link = BrokerLink(settings.mqtt, to_engine)
-    engine = Engine(settings.mqtt.prefix, link, _now)
-    engines.append(engine)
+    The main thread is the owner: it runs the mirror over the one input queue that
+    the broker link's callbacks, the control-interface reader and the signal
+    handlers feed.
+    """
+    owner = Owner(Mirror(settings.mqtt.prefix), _now)
+    link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosSource(
         SourceSettings(
             settings.control_interface,
@@ -59,16 +58,17 @@ def run(settings: BridgeSettings) -> int:
             request_timeout=settings.request_timeout,
             probe_interval=settings.probe_interval,
         ),
-        engine.submit,
+        owner.put,
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        # SimpleQueue.put is safe in a signal handler (it takes no lock the
+        # interrupted main thread could hold); logging's locks are reentrant.
         LOG.info("received %s; stopping", signal.Signals(signum).name)
-        engine.put(Stop())
+        owner.put(Stop())
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    engine.start()
     # The broker client first: an unusable certificate or password file must end
     # the bridge before it spends its workload instance's only handshake.
     link.start()
@@ -76,15 +76,13 @@ def run(settings: BridgeSettings) -> int:
         source.start()
     except ControlInterfaceError as err:
         LOG.error("%s", err)  # noqa: TRY400 - an operator's mistake, not a crash
-        engine.put(Stop())
         link.stop(connect_wait=_FATAL_CONNECT_WAIT)
         return EXIT_FAILURE
-    while not engine.finished.wait(0.5):
-        pass
+    failure = owner.run(link)
     source.stop()
-    link.stop(connect_wait=_FATAL_CONNECT_WAIT if engine.failure is not None else 0.0)
-    if engine.failure is not None:
-        LOG.error("%s", engine.failure)
+    link.stop(connect_wait=_FATAL_CONNECT_WAIT if failure is not None else 0.0)
+    if failure is not None:
+        LOG.error("%s", failure)
         return EXIT_FAILURE
     LOG.info("stopped; published 'offline'")
     return EXIT_OK

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -125,32 +124,3 @@ def decode_status(payload: bytes) -> DecodedStatus | None:
         return None
     state, substate, since = fields
     return DecodedStatus(str(state), str(substate), str(since))
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Every instance Ankaios reports right now; instances not in it do not exist."""
-
-    instances: Mapping[InstanceKey, ExecutionState]
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """Instances that changed or appeared, and instances that were removed."""
-
-    upserts: Mapping[InstanceKey, ExecutionState]
-    removals: frozenset[InstanceKey]
-
-
-@dataclass(frozen=True, slots=True)
-class AnkaiosLink:
-    """Whether the bridge holds a live Ankaios subscription (accepted, latest request answered)."""
-
-    connected: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFailed:
-    """The control interface is lost for good; `message` tells the operator what to do."""
-
-    message: str

@@ -14,7 +14,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.config import MqttSettings
 from bridge.connection import Will, create_client, describe_settings, warn_if_insecure
-from bridge.engine import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced
+from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced, Input
 from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
 from bridge.topics import bridge_topic, instance_filter
 
@@ -92,7 +92,7 @@ class BrokerLink:
     `reconnect_max_delay`.
     """
 
-    def __init__(self, settings: MqttSettings, sink: Callable[[object], None]) -> None:
+    def __init__(self, settings: MqttSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
         self.status_topic = bridge_topic(settings.prefix, "status")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bridge import advice
 from bridge.handshake import Handshake, Overdue
-from bridge.model import AnkaiosLink, SourceFailed
+from bridge.inputs import AnkaiosLink, Input, SourceFailed
 from bridge.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
 from bridge.subscription import Subscription, SubscriptionError
 from bridge.transport import (
@@ -66,7 +66,7 @@ class _FatalError(Exception):
 class AnkaiosSource:
     """Feeds `sink` with Snapshot, Changes, AnkaiosLink and, when all is lost, SourceFailed."""
 
-    def __init__(self, settings: SourceSettings, sink: Callable[[object], None]) -> None:
+    def __init__(self, settings: SourceSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
         self.subscription = Subscription(

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, field
 
 from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK, parse_field_path
-from bridge.model import Changes, ExecutionState, Snapshot
+from bridge.inputs import Changes, Snapshot
+from bridge.model import ExecutionState
 from bridge.protocol import (
     ErrorAnswer,
     Garbage,
@@ -40,7 +41,7 @@ class SubscriptionError(Exception):
 
 @dataclass(slots=True)
 class Outcome:
-    """What handling one message gave: frames to send and inputs for the engine."""
+    """What handling one message gave: frames to send and inputs for the owner."""
 
     frames: list[bytes] = field(default_factory=list)
     reports: list[Snapshot | Changes] = field(default_factory=list)

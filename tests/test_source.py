@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.model import Changes, ExecutionState
+from bridge.inputs import Changes
+from bridge.model import ExecutionState
 from bridge.simulator import AgentSimulator, instance_id
 from bridge.topics import InstanceKey
 from tests.support.mqtt import wait_for

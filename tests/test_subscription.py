@@ -8,7 +8,8 @@ from ankaios_sdk._protos import _control_api
 from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
 from bridge.framing import FrameSplitter
 from bridge.handshake import Handshake, Overdue
-from bridge.model import Changes, ExecutionState, Snapshot
+from bridge.inputs import Changes, Snapshot
+from bridge.model import ExecutionState
 from bridge.protocol import ErrorAnswer, OtherAnswer, StateAnswer
 from bridge.requests import Answer, Requests
 from bridge.subscription import Subscription, SubscriptionError

@@ -176,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+        # Not stop.set() here: the handler runs on the main thread, which may be
+        # inside stop.wait() holding the event's lock, and would deadlock.
+        threading.Thread(target=stop.set, name="stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = AgentSimulator(args.control_interface)

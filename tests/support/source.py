@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from bridge.model import Changes, Snapshot, SourceFailed
+from bridge.inputs import Changes, Snapshot, SourceFailed
 from bridge.source import AnkaiosSource, SourceSettings
 from tests.support.mqtt import wait_for
 

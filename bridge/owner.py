@@ -1,0 +1,77 @@
+"""The owner: the one thread that runs the mirror over the input queue and publishes its decisions.
+
+Every other thread (the control-interface reader, paho's callbacks, the signal
+handler) only puts inputs into the queue. The owner drains it in batches per
+wake-up: one hand-off for a burst of changes, not one per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from bridge.inputs import Input, SendFailed, SourceFailed, Stop
+from bridge.mirror import Mirror
+
+LOG = logging.getLogger(__name__)
+# Inputs taken per wake-up before publishing what they decided.
+_BATCH = 512
+
+
+class Publisher(Protocol):
+    """What the owner needs of the broker link."""
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish retained; return False when not connected (nothing is queued)."""
+
+
+class Owner:
+    """Runs `mirror` on the calling thread until Stop or SourceFailed; `put` is thread-safe."""
+
+    def __init__(self, mirror: Mirror, clock: Callable[[], datetime]) -> None:
+        self.mirror = mirror
+        self.clock = clock
+        self._inbox: queue.SimpleQueue[Input] = queue.SimpleQueue()
+
+    def put(self, item: Input) -> None:
+        """Hand an input to the owner thread."""
+        self._inbox.put(item)
+
+    def run(self, publisher: Publisher) -> str | None:
+        """Serve the queue until Stop (return None) or SourceFailed (return its message).
+
+        The publisher comes here, not to the constructor: it feeds this queue, so
+        it is built after the owner.
+        """
+        inbox = self._inbox
+        while True:
+            batch = [inbox.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            now = self.clock()
+            for item in batch:
+                if isinstance(item, Stop):
+                    return None
+                if isinstance(item, SourceFailed):
+                    return item.message
+                self._decide(item, now, publisher)
+
+    def _decide(self, item: Input, now: datetime, publisher: Publisher) -> None:
+        assert not isinstance(item, Stop | SourceFailed)  # noqa: S101 - run() handles them
+        try:
+            plan = self.mirror.handle(item, now)
+        except Exception:
+            # A bug must not silently end the mirroring: log it and go on; the next
+            # resync or reconnect repairs whatever this input missed.
+            LOG.exception("failed to handle %s", type(item).__name__)
+            return
+        for publish in plan:
+            if not publisher.publish(publish.topic, publish.payload):
+                self.mirror.handle(SendFailed(), now)
+                return
