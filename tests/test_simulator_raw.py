@@ -11,7 +11,7 @@ import pytest
 from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import AgentSimulator, instance_id, protoconv
-from tests.test_simulator_support import RawClient, hello
+from tests.support.simulator import RawClient, hello
 
 ID = instance_id("nginx-config-v1")
 

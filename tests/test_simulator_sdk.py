@@ -18,7 +18,7 @@ from ankaios_sdk import (
 from ankaios_sdk._components import control_interface as sdk_control_interface
 
 from bridge.simulator import AgentSimulator, instance_id
-from tests.test_simulator_support import TIMEOUT, close, connect, fields, next_event, sdk_client
+from tests.support.simulator import TIMEOUT, close, connect, fields, next_event, sdk_client
 
 ID = instance_id("nginx-config-v1")
 STATE_MASK = "workloadStates.*.*.*.state"
