@@ -77,8 +77,8 @@ class AnkaiosSource:
         self._stopping = threading.Event()
         self._phase = _Phase.AWAY
         self._away_since = 0.0
-        self._away_logged = False
-        self._in_outage = False
+        # One warning per outage: the wait at start-up, or the loss and its retries.
+        self._outage_logged = False
         self._handshake = Handshake(settings.handshake_timeout)
         self._swap_seen = False
         self._link = False
@@ -177,8 +177,8 @@ class AnkaiosSource:
         bound = self.settings.agent_reconnect_timeout
         if bound > 0 and now - self._away_since > bound:
             raise _FatalError(advice.agent_away(self.settings.directory, bound))
-        if not self._away_logged:
-            self._away_logged = True
+        if not self._outage_logged:
+            self._outage_logged = True
             LOG.warning(
                 "waiting for the Ankaios agent to read the control interface at %s "
                 "(it is restarting or has not reached its server yet)",
@@ -196,13 +196,12 @@ class AnkaiosSource:
         self.subscription.requests.forget_all()
         # A dying agent's end may still be open for a moment: no reopen at once.
         self._next_open = time.monotonic() + _AWAY_RETRY
-        if not self._in_outage:
-            # One line per outage: a reconnect that fails again belongs to it.
-            self._in_outage = True
+        if not self._outage_logged:
+            # A reconnect that fails again belongs to the same outage.
+            self._outage_logged = True
             self._away_since = time.monotonic()
             LOG.warning("lost the Ankaios agent (%s); waiting for it to come back", why)
         self._phase = _Phase.AWAY
-        self._away_logged = True
         self._report_link(time.monotonic())
 
     def _replaced(self, now: float) -> None:
@@ -293,8 +292,7 @@ class AnkaiosSource:
 
     def _accepted(self, now: float) -> None:
         self._phase = _Phase.CONNECTED
-        self._away_logged = False
-        self._in_outage = False
+        self._outage_logged = False
         LOG.info(
             "%s to the Ankaios agent at %s",
             "reconnected" if self._handshake.ever_accepted else "connected",

@@ -99,11 +99,6 @@ class Connection:
         self._write_fd = -1
         self._splitter = FrameSplitter()
 
-    @property
-    def is_open(self) -> bool:
-        """Whether both ends are open."""
-        return self._write_fd >= 0
-
     def open(self) -> None:
         """Open both ends once; raise AgentAwayError or FifosRemovedError when that fails.
 
