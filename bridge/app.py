@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
+import bridge
 from bridge.config import BridgeSettings, ConfigError, load_settings
+from bridge.info import BridgeFacts
 from bridge.inputs import Stop
 from bridge.mirror import Mirror
+from bridge.model import format_since
 from bridge.owner import Owner
 from bridge.publisher import BrokerLink
 from bridge.source import AnkaiosSource, SourceSettings
@@ -47,7 +50,11 @@ def run(settings: BridgeSettings) -> int:
     the broker link's callbacks, the control-interface reader and the signal
     handlers feed.
     """
-    owner = Owner(Mirror(settings.mqtt.prefix), _now)
+    facts = BridgeFacts(
+        bridge.__version__, format_since(_now()), settings.mqtt.prefix, settings.mqtt.qos
+    )
+    mirror = Mirror(facts, settings.agent_status_interval, settings.info_interval)
+    owner = Owner(mirror, _now)
     link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosSource(
         SourceSettings(

@@ -44,6 +44,8 @@ class BridgeSettings:
     agent_reconnect_timeout: float = 0.0
     request_timeout: float = 5.0
     probe_interval: float = 5.0
+    agent_status_interval: float = 10.0
+    info_interval: float = 60.0
 
 
 def build_parser() -> OptionParser:

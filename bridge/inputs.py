@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bridge.agents import AgentReport
 from bridge.model import ExecutionState
 from bridge.topics import InstanceKey
 
@@ -29,10 +30,46 @@ class Changes:
 
 
 @dataclass(frozen=True, slots=True)
+class Infos:
+    """Additional info of instances: every instance's (`complete`, a snapshot) or changed ones."""
+
+    infos: Mapping[InstanceKey, str]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Agents:
+    """Agents as Ankaios lists them: all of them (`complete`) or what an event altered.
+
+    For an event, `altered` holds the (agent, fields below it) of the added and updated
+    paths, whose values `reports` holds, and `removed` those of the removed paths.
+    """
+
+    reports: Mapping[str, AgentReport]
+    complete: bool
+    altered: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    removed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """The field masks Ankaios granted the bridge, in request order."""
+
+    masks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AnkaiosLink:
     """Whether the bridge holds a live Ankaios subscription (accepted, latest request answered)."""
 
     connected: bool
+    # Handshakes accepted after the first one: agent restarts and server reconnects.
+    reconnects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: publish what was held back until now (agent load, info counters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +120,11 @@ class Stop:
 MirrorInput = (
     Snapshot
     | Changes
+    | Infos
+    | Agents
+    | Granted
     | AnkaiosLink
+    | Tick
     | BrokerConnected
     | BrokerSynced
     | BrokerDisconnected

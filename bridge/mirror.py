@@ -1,10 +1,10 @@
 """The mirror: which retained publishes keep the broker equal to what Ankaios reports (pure).
 
-It holds the truth (every instance and since when it is in its state), the
-broker's retained view under the prefix, the broker connection's generation and
-whether its retained burst is complete. No thread, lock, clock or I/O: the time
-comes with each input and the publishes go back to the caller, which reports a
-publish that could not be handed to the broker as SendFailed.
+It holds the truth (every instance and since when it is in its state, every
+agent), the broker's retained view under the prefix, the broker connection's
+generation and whether its retained burst is complete. No thread, lock, clock or
+I/O: the time comes with each input and the publishes go back to the caller,
+which reports a publish that could not be handed to the broker as SendFailed.
 """
 
 from __future__ import annotations
@@ -13,142 +13,201 @@ import logging
 from datetime import datetime
 from typing import assert_never
 
+from bridge.agent_mirror import AgentMirror
+from bridge.info import BridgeFacts, Counters, InfoClock, InfoFields, encode_info
 from bridge.inputs import (
+    Agents,
     AnkaiosLink,
     BrokerConnected,
     BrokerDisconnected,
     BrokerMessage,
     BrokerSynced,
     Changes,
+    Granted,
+    Infos,
     MirrorInput,
     SendFailed,
     Snapshot,
+    Tick,
 )
-from bridge.model import ExecutionState, InstanceStatus, format_since
-from bridge.reconcile import (
-    ANKAIOS_CONNECTED,
-    ANKAIOS_DISCONNECTED,
-    ONLINE,
-    Publish,
-    plan_full,
-    plan_instance,
-    retained_since,
-)
-from bridge.topics import InstanceKey, bridge_topic, parse_instance_topic
+from bridge.instance_mirror import InstanceMirror
+from bridge.reconcile import ANKAIOS_CONNECTED, ANKAIOS_DISCONNECTED, ONLINE, Publish
+from bridge.topics import bridge_topic, parse_agent_topic, parse_instance_topic
 
 LOG = logging.getLogger(__name__)
 _MAX_LOGGED = 1000
+AnkaiosInput = Snapshot | Changes | Infos | Agents | Granted | AnkaiosLink | Tick
+BrokerInput = BrokerConnected | BrokerSynced | BrokerDisconnected | BrokerMessage | SendFailed
 
 
 class Mirror:
     """The bridge's decisions: `handle(input, now)` returns the publishes to make, in order."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(
+        self, facts: BridgeFacts, agent_interval: float = 10.0, info_interval: float = 60.0
+    ) -> None:
+        prefix = facts.prefix
         self.prefix = prefix
-        self.truth: dict[InstanceKey, InstanceStatus] | None = None
+        self.facts = facts
+        self.instances = InstanceMirror(prefix)
+        self.agents = AgentMirror(prefix, agent_interval)
         self.retained: dict[str, bytes] = {}
         self.synced = False
+        self.counters = Counters()
+        self._masks: tuple[str, ...] = ()
         self._generation = 0
         self._ankaios = ANKAIOS_DISCONNECTED
         self._status_topic = bridge_topic(prefix, "status")
         self._ankaios_topic = bridge_topic(prefix, "ankaios")
+        self._info_topic = bridge_topic(prefix, "info")
         self._bridge_root = bridge_topic(prefix, "")
-        self._since_settled = False
+        self._info = InfoClock(info_interval)
+        self._info_payload = b""
         self._logged_foreign: set[str] = set()
 
     def handle(self, item: MirrorInput, now: datetime) -> list[Publish]:
         """Apply one input; return the publishes (the retained view already counts them)."""
         match item:
+            case Snapshot() | Changes() | Infos() | Agents() | Granted() | AnkaiosLink() | Tick():
+                plan = self._from_ankaios(item, now)
+            case (
+                BrokerConnected()
+                | BrokerSynced()
+                | BrokerDisconnected()
+                | BrokerMessage()
+                | SendFailed()
+            ):
+                plan = self._from_broker(item, now)
+            case _:
+                assert_never(item)
+        self._count(plan)
+        if self.synced:
+            plan.extend(self._info_plan(now))
+        return plan
+
+    def _from_ankaios(  # noqa: PLR0911 - one answer per kind of input
+        self, item: AnkaiosInput, now: datetime
+    ) -> list[Publish]:
+        instances, agents, retained = self.instances, self.agents, self.retained
+        match item:
             case Changes():
-                plan = self._apply_changes(item, now)
-            case BrokerMessage():
-                plan = self._observe(item)
+                self.counters.events += 1
+                keys = instances.changes(item, now)
+                return instances.plan(keys, retained) if self.synced else []
             case Snapshot():
-                plan = self._apply_snapshot(item, now)
-            case AnkaiosLink(connected=connected):
+                instances.snapshot(item, now)
+                return self._reconcile(now) if self.synced else []
+            case Infos():
+                self.counters.events += not item.complete
+                keys = instances.apply_infos(item, now)
+                return instances.plan(keys, retained) if self.synced else []
+            case Agents():
+                self.counters.events += not item.complete
+                names = agents.apply(item, now)
+                return agents.plan(names, retained, now) if self.synced else []
+            case Tick():
+                names = agents.due(now)
+                return agents.plan(names, retained, now) if self.synced else []
+            case Granted(masks=masks):
+                self._masks = masks
+                return []
+            case AnkaiosLink(connected=connected, reconnects=reconnects):
                 self._ankaios = ANKAIOS_CONNECTED if connected else ANKAIOS_DISCONNECTED
-                plan = self._own_topics() if self.synced else []
+                self.counters.agentReconnects = reconnects
+                return self._own_topics() if self.synced else []
+            case _:
+                assert_never(item)
+
+    def _from_broker(self, item: BrokerInput, now: datetime) -> list[Publish]:
+        match item:
+            case BrokerMessage():
+                return self._observe(item, now)
             case BrokerConnected(generation=generation):
                 self._generation = generation
+                self.counters.brokerReconnects = max(generation - 1, 0)
                 self.synced = False
                 self.retained = {}
-                plan = []
+                return []
             case BrokerSynced(generation=generation):
-                plan = []
-                if generation == self._generation:
-                    self.synced = True
-                    plan = self._reconcile()
+                if generation != self._generation:
+                    return []
+                self.synced = True
+                self._info.forget()
+                return self._reconcile(now)
             case BrokerDisconnected() | SendFailed():
                 # Not connected: the full reconcile after the next connect repairs it.
                 self.synced = False
-                plan = []
+                return []
             case _:
                 assert_never(item)
-        return self._count(plan)
 
-    def _count(self, plan: list[Publish]) -> list[Publish]:
-        retained = self.retained
+    def next_due(self) -> datetime | None:
+        """When a Tick should come next (held-back agent loads or counters), if ever."""
+        if not self.synced:
+            return None  # the reconcile after the next connect publishes everything
+        times = [self.agents.next_due(), self._info.held_until(self.counters)]
+        return min((time for time in times if time is not None), default=None)
+
+    def _count(self, plan: list[Publish]) -> None:
+        retained, counters, own = self.retained, self.counters, self._bridge_root
         for item in plan:
             if item.payload:
                 retained[item.topic] = item.payload
             else:
                 retained.pop(item.topic, None)
-        return plan
+            if not item.topic.startswith(own):
+                if item.payload:
+                    counters.publishes += 1
+                else:
+                    counters.clears += 1
 
-    def _status_for(
-        self, key: InstanceKey, execution: ExecutionState, now: datetime
-    ) -> InstanceStatus:
-        known = self.truth.get(key) if self.truth is not None else None
-        if known is not None and known.execution == execution:
-            return known
-        return InstanceStatus(key, execution, format_since(now))
-
-    def _apply_snapshot(self, snapshot: Snapshot, now: datetime) -> list[Publish]:
-        self.truth = {
-            key: self._status_for(key, execution, now)
-            for key, execution in snapshot.instances.items()
-        }
-        return self._reconcile() if self.synced else []
-
-    def _apply_changes(self, changes: Changes, now: datetime) -> list[Publish]:
-        truth = self.truth
-        if truth is None:
+    def _info_plan(self, now: datetime) -> list[Publish]:
+        fields = InfoFields(
+            self._masks,
+            self._ankaios.decode(),
+            len(self.instances.truth or {}),
+            len(self.agents.truth or {}),
+        )
+        if not self._info.due(fields, self.counters, now):
             return []
-        touched: list[InstanceKey] = []
-        for key, execution in changes.upserts.items():
-            status = self._status_for(key, execution, now)
-            if truth.get(key) is not status:
-                truth[key] = status
-                touched.append(key)
-        touched.extend(key for key in changes.removals if truth.pop(key, None) is not None)
-        if not self.synced:
+        self._info.sent(fields, self.counters, now)
+        self._info_payload = encode_info(self.facts, fields, self.counters)
+        if self.retained.get(self._info_topic) == self._info_payload:
             return []
-        plan: list[Publish] = []
-        for key in touched:
-            plan.extend(plan_instance(self.prefix, key, truth.get(key), self.retained))
-        return plan
+        self.retained[self._info_topic] = self._info_payload
+        return [Publish(self._info_topic, self._info_payload)]
 
-    def _observe(self, message: BrokerMessage) -> list[Publish]:
+    def _observe(self, message: BrokerMessage, now: datetime) -> list[Publish]:
         if not message.retain:
             # A non-retained publish changes nothing a new subscriber sees.
             return []
-        parsed = parse_instance_topic(self.prefix, message.topic)
-        if parsed is None and not message.topic.startswith(self._bridge_root):
+        topic = message.topic
+        parsed = parse_instance_topic(self.prefix, topic)
+        agent = parse_agent_topic(self.prefix, topic) if parsed is None else None
+        if parsed is None and agent is None and not topic.startswith(self._bridge_root):
             # Not the bridge's to keep or clear: remembered only in the log.
-            self._log_foreign(message.topic)
+            self._log_foreign(topic)
             return []
         if message.payload:
-            self.retained[message.topic] = message.payload
+            self.retained[topic] = message.payload
         else:
-            self.retained.pop(message.topic, None)
+            self.retained.pop(topic, None)
         if not self.synced:
             return []
-        if parsed is None:
+        plan: list[Publish] = []
+        if parsed is not None:
+            if self.instances.truth is not None:
+                plan = self.instances.plan([parsed[0]], self.retained)
+        elif agent is not None:
+            if self.agents.truth is not None:
+                plan = self.agents.plan([agent], self.retained, now)
+        else:
             return self._correct_own(message)
-        if self.truth is None:
-            return []
-        key = parsed[0]
-        return plan_instance(self.prefix, key, self.truth.get(key), self.retained)
+        return self._repaired(plan)
+
+    def _repaired(self, plan: list[Publish]) -> list[Publish]:
+        self.counters.repairs += len(plan)
+        return plan
 
     def _correct_own(self, message: BrokerMessage) -> list[Publish]:
         if message.topic == self._status_topic and message.payload != ONLINE:
@@ -162,16 +221,18 @@ class Mirror:
             return [Publish(self._status_topic, ONLINE)]
         if message.topic == self._ankaios_topic:
             return self._own_topics()
+        if message.topic == self._info_topic and message.payload != self._info_payload:
+            self._info.forget()
         return []
 
-    def _reconcile(self) -> list[Publish]:
-        if self.truth is None:
+    def _reconcile(self, now: datetime) -> list[Publish]:
+        if self.instances.truth is None:
             # Before the first snapshot only the bridge's own word: a killed
             # predecessor may have left `connected` behind (its will covers `status`).
             return self._own_topics()
-        if not self._since_settled:
-            self._settle_since(self.truth)
-        plan = plan_full(self.prefix, self.truth, self.retained)
+        plan = self.instances.plan_full(self.retained)
+        plan.extend(self.agents.plan_full(self.retained, now))
+        self._repaired(plan)
         plan.extend(self._own_topics())
         if self.retained.get(self._status_topic) != ONLINE:
             plan.append(Publish(self._status_topic, ONLINE))
@@ -184,14 +245,6 @@ class Mirror:
             return []
         return [Publish(self._ankaios_topic, self._ankaios)]
 
-    def _settle_since(self, truth: dict[InstanceKey, InstanceStatus]) -> None:
-        # A restarted bridge keeps the `since` of a retained status that still holds.
-        for key, status in truth.items():
-            since = retained_since(self.prefix, key, status.execution, self.retained)
-            if since is not None:
-                truth[key] = InstanceStatus(key, status.execution, since)
-        self._since_settled = True
-
     def _log_foreign(self, topic: str) -> None:
         # Bounded: a rogue publisher could invent topics without end.
         if topic in self._logged_foreign or len(self._logged_foreign) >= _MAX_LOGGED:
@@ -199,6 +252,6 @@ class Mirror:
         self._logged_foreign.add(topic)
         LOG.warning(
             "leaving %s alone: not a topic of the bridge's contract "
-            "(<prefix>/<agent>/<workload>/<id>/state|status)",
+            "(<prefix>/<agent>/<workload>/<id>/state|status, <prefix>/<agent>/$agent/status)",
             topic,
         )

@@ -11,8 +11,13 @@ from typing import NamedTuple
 from bridge.topics import InstanceKey
 
 UNKNOWN = "UNKNOWN"
-# A status document is about 250 bytes; a larger payload is not one the bridge wrote.
-_MAX_STATUS_BYTES = 4096
+# Additional info longer than this many characters is cut and ends in an ellipsis:
+# upstream puts whole error outputs there, and subscribers want the gist.
+MAX_INFO_CHARS = 1000
+_ELLIPSIS = "\u2026"
+# A status document is at most about 6.5 KB (1,000 escaped characters of additional
+# info); a larger payload is not one the bridge wrote.
+_MAX_STATUS_BYTES = 16384
 
 # Execution states and sub-states by the names the ankaios-sdk gives them; the
 # protobuf enum value names in ank_base.proto are the same strings.
@@ -56,6 +61,15 @@ class InstanceStatus:
     key: InstanceKey
     execution: ExecutionState
     since: str
+    # The text Ankaios attaches to the execution state (why starting failed), clipped.
+    info: str = ""
+
+
+def clip_info(text: str) -> str:
+    """Return additional info cut to MAX_INFO_CHARS characters, ending in `…` when cut."""
+    if len(text) <= MAX_INFO_CHARS:
+        return text
+    return text[: MAX_INFO_CHARS - 1] + _ELLIPSIS
 
 
 def format_since(moment: datetime) -> str:
@@ -65,8 +79,16 @@ def format_since(moment: datetime) -> str:
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.:-]*")
-_STATUS_KEYS = ("state", "substate", "agent", "workload", "id", "since")
-_STATUS_TEMPLATE = "{{" + ",".join(f'"{name}":"{{}}"' for name in _STATUS_KEYS) + "}}"
+_STATUS_KEYS = ("state", "substate", "additionalInfo", "agent", "workload", "id", "since")
+# additionalInfo goes in as a ready JSON string: it is free text.
+_STATUS_TEMPLATE = (
+    "{{"
+    + ",".join(
+        f'"{name}":{{}}' if name == "additionalInfo" else f'"{name}":"{{}}"'
+        for name in _STATUS_KEYS
+    )
+    + "}}"
+)
 _SINCE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
@@ -83,19 +105,15 @@ def encode_state(status: InstanceStatus) -> bytes:
 def encode_status(status: InstanceStatus) -> bytes:
     """Return the payload of the `status` topic: a compact JSON document."""
     key, execution = status.key, status.execution
-    values = (
-        execution.state,
-        execution.substate,
-        key.agent,
-        key.workload,
-        key.instance_id,
-        status.since,
-    )
-    if _PLAIN.fullmatch("".join(values)):
+    names = (execution.state, execution.substate, key.agent, key.workload, key.instance_id)
+    if _PLAIN.fullmatch("".join(names)) and _PLAIN.fullmatch(status.since):
         # Ankaios names are [a-zA-Z0-9_-]: nothing to escape, and formatting is
         # four times faster than json.dumps on the 10,000-instance sync path.
-        return _STATUS_TEMPLATE.format(*values).encode()
-    return json.dumps(dict(zip(_STATUS_KEYS, values, strict=True)), separators=(",", ":")).encode()
+        info = json.dumps(status.info, ensure_ascii=False) if status.info else '""'
+        return _STATUS_TEMPLATE.format(*names[:2], info, *names[2:], status.since).encode()
+    values = (*names[:2], status.info, *names[2:], status.since)
+    document = dict(zip(_STATUS_KEYS, values, strict=True))
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from bridge.inputs import Input, SendFailed, SourceFailed, Stop
+from bridge.inputs import Input, SendFailed, SourceFailed, Stop, Tick
 from bridge.mirror import Mirror
 
 LOG = logging.getLogger(__name__)
 # Inputs taken per wake-up before publishing what they decided.
 _BATCH = 512
+# The longest sleep while something is held back: a wall clock set back must not
+# stretch the wait for a held-back publish.
+_LONGEST_WAIT = 1.0
 
 
 class Publisher(Protocol):
@@ -48,13 +51,24 @@ class Owner:
         """
         inbox = self._inbox
         while True:
-            batch = [inbox.get()]
+            due = self.mirror.next_due()
+            if due is None:
+                batch = [inbox.get()]
+            else:
+                wait = min(max((due - self.clock()).total_seconds(), 0.0), _LONGEST_WAIT)
+                try:
+                    batch = [inbox.get(timeout=wait) if wait > 0 else inbox.get_nowait()]
+                except queue.Empty:
+                    batch = [Tick()]
             while len(batch) < _BATCH:
                 try:
                     batch.append(inbox.get_nowait())
                 except queue.Empty:
                     break
             now = self.clock()
+            if due is not None and now >= due and not isinstance(batch[-1], Tick):
+                # Inputs that never stop coming must not hold back what is due.
+                batch.append(Tick())
             for item in batch:
                 if isinstance(item, Stop):
                     return None

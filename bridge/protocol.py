@@ -15,8 +15,9 @@ from ankaios_sdk.utils import ANKAIOS_VERSION
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
+from bridge.agents import AgentReport
 from bridge.framing import FrameError, FrameSplitter, encode_varint, frame
-from bridge.model import UNKNOWN, ExecutionState
+from bridge.model import UNKNOWN, ExecutionState, clip_info
 from bridge.topics import InstanceKey
 
 __all__ = [
@@ -79,6 +80,9 @@ class StateAnswer:
     altered: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None
     # Values this version does not know, e.g. "unknown sub-state 9 of RUNNING".
     oddities: tuple[str, ...] = field(default=())
+    # The additional info of the instances that carry one, clipped.
+    infos: Mapping[InstanceKey, str] = field(default_factory=dict)
+    agents: Mapping[str, AgentReport] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,9 @@ def _decode_response(response: _ank_base.Response) -> Message:
         return OtherAnswer(request_id, kind or "unknown")
     answer = response.completeStateResponse
     oddities: list[str] = []
-    instances = _instances(answer.completeState, oddities)
+    infos: dict[InstanceKey, str] = {}
+    instances = _instances(answer.completeState, oddities, infos)
+    agents = _agents(answer.completeState)
     altered = None
     if answer.HasField("alteredFields"):
         fields = answer.alteredFields
@@ -172,20 +178,34 @@ def _decode_response(response: _ank_base.Response) -> Message:
             tuple(fields.updatedFields),
             tuple(fields.removedFields),
         )
-    return StateAnswer(request_id, instances, altered, tuple(oddities))
+    return StateAnswer(request_id, instances, altered, tuple(oddities), infos, agents)
 
 
 def _instances(
-    complete_state: _ank_base.CompleteState, oddities: list[str]
+    complete_state: _ank_base.CompleteState, oddities: list[str], infos: dict[InstanceKey, str]
 ) -> dict[InstanceKey, ExecutionState]:
     instances: dict[InstanceKey, ExecutionState] = {}
     for agent, workloads in complete_state.workloadStates.agentStateMap.items():
         for workload, ids in workloads.wlNameStateMap.items():
             for instance_id, execution in ids.idStateMap.items():
+                key = InstanceKey(agent, workload, instance_id)
+                if execution.HasField("additionalInfo"):
+                    infos[key] = clip_info(execution.additionalInfo)
                 state = _execution_state(execution, oddities)
                 if state is not None:
-                    instances[InstanceKey(agent, workload, instance_id)] = state
+                    instances[key] = state
     return instances
+
+
+def _agents(complete_state: _ank_base.CompleteState) -> dict[str, AgentReport]:
+    agents: dict[str, AgentReport] = {}
+    for name, attributes in complete_state.agents.agents.items():
+        status = attributes.status
+        cpu = status.cpu_usage.cpu_usage if status.HasField("cpu_usage") else None
+        memory = status.free_memory.free_memory if status.HasField("free_memory") else None
+        tags = dict(attributes.tags.tags) if attributes.HasField("tags") else None
+        agents[name] = AgentReport(cpu, memory, tags)
+    return agents
 
 
 def _execution_state(

@@ -84,6 +84,7 @@ class AnkaiosSource:
         self._link = False
         self._next_open = 0.0
         self._broken: str | None = None
+        self._reconnects = 0
 
     def start(self) -> None:
         """Check that the control interface exists (ControlInterfaceError if not), start reading."""
@@ -115,15 +116,15 @@ class AnkaiosSource:
             self._connection.close()
 
     def _farewell(self) -> None:
-        current = self.subscription.requests.current
-        now = time.monotonic()
-        if current is None or self._phase is not _Phase.CONNECTED:
+        current = self.subscription.current()
+        if not current or self._phase is not _Phase.CONNECTED:
             return
-        if self.subscription.requests.overdue(now, self.settings.request_timeout) is not None:
+        if self.subscription.overdue(time.monotonic()) is not None:
             return  # it could wait in the FIFO for the task that replaces this one
         if not self._connection.unlinked():
             with contextlib.suppress(AgentGoneError):
-                self._connection.send(cancel_frame(current))
+                for request_id in current:
+                    self._connection.send(cancel_frame(request_id))
 
     def _step(self) -> None:
         if self._phase is _Phase.AWAY:
@@ -193,7 +194,7 @@ class AnkaiosSource:
 
     def _lose(self, why: str) -> None:
         self._connection.close()
-        self.subscription.requests.forget_all()
+        self.subscription.forget_all()
         # A dying agent's end may still be open for a moment: no reopen at once.
         self._next_open = time.monotonic() + _AWAY_RETRY
         if not self._outage_logged:
@@ -206,7 +207,7 @@ class AnkaiosSource:
 
     def _replaced(self, now: float) -> None:
         self._swap_seen = True
-        self.subscription.requests.forget_all()
+        self.subscription.forget_all()
         LOG.warning(
             "the Ankaios agent replaced the control interface (it reconnected to its server); "
             "handshaking again on the same FIFOs"
@@ -255,13 +256,11 @@ class AnkaiosSource:
                 self._broken = str(err)
 
     def _report_link(self, now: float) -> None:
-        timeout = self.settings.request_timeout
-        requests = self.subscription.requests
-        live = self._phase is _Phase.CONNECTED and requests.live(now, timeout)
+        live = self._phase is _Phase.CONNECTED and self.subscription.live(now)
         if live == self._link:
             return
         self._link = live
-        waited = requests.overdue(now, timeout)
+        waited = self.subscription.overdue(now)
         if live:
             LOG.info("the Ankaios subscription is live")
         elif waited is not None and self._phase is _Phase.CONNECTED:
@@ -270,7 +269,7 @@ class AnkaiosSource:
                 "retained states may be stale until it answers again",
                 waited,
             )
-        self.sink(AnkaiosLink(live))
+        self.sink(AnkaiosLink(live, self._reconnects))
 
     def _handle(self, message: Message) -> None:
         if isinstance(message, Closed):
@@ -298,5 +297,6 @@ class AnkaiosSource:
             "reconnected" if self._handshake.ever_accepted else "connected",
             self.settings.directory,
         )
+        self._reconnects += self._handshake.ever_accepted
         self._handshake.ever_accepted = True
         self._send(self.subscription.accepted(now, after_swap=self._swap_seen))

@@ -1,8 +1,10 @@
-"""The subscription to Ankaios: which requests to send, and what answers and events mean.
+"""The subscriptions to Ankaios: which requests to send, and which answers the bridge wants.
 
 No I/O and no clock: the source hands in messages and the time, and sends the
 frames returned. Requests are recorded as sent when their frame is made; one
 that never leaves (the FIFOs were just replaced) is forgotten with the rest.
+There are three subscriptions (`bridge.answers.Topic`), each kept alive on its
+own; a denied optional one is dropped with one warning naming the mask to allow.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK, parse_field_path
-from bridge.inputs import Changes, Snapshot
-from bridge.model import ExecutionState
+from bridge.answers import FALLBACK, MASKS, Report, Topic, event_of, snapshot_of
+from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
+from bridge.inputs import Granted
 from bridge.protocol import (
     ErrorAnswer,
     Garbage,
@@ -24,7 +26,6 @@ from bridge.protocol import (
     state_request_frame,
 )
 from bridge.requests import Answer, Requests
-from bridge.topics import InstanceKey
 
 LOG = logging.getLogger(__name__)
 _ACCESS_DENIED = "Access denied"
@@ -33,6 +34,7 @@ _MAX_LOGGED = 1000
 # twice as long each time, three times at most.
 _SWALLOWED_AFTER = 0.25
 _SWALLOWED_RETRIES = 3
+_RULE = "controlInterfaceAccess.allowRules"
 
 
 class SubscriptionError(Exception):
@@ -44,33 +46,74 @@ class Outcome:
     """What handling one message gave: frames to send and inputs for the owner."""
 
     frames: list[bytes] = field(default_factory=list)
-    reports: list[Snapshot | Changes] = field(default_factory=list)
+    reports: list[Report | Granted] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Stream:
+    """One subscription: its masks, its requests in flight and when to renew it."""
+
+    topic: Topic
+    masks: tuple[str, ...]
+    requests: Requests = field(default_factory=Requests)
+    next_resync: float = 0.0
+    retries_left: int = 0
+    granted: bool = False
 
 
 class Subscription:
-    """Keeps exactly one live subscription and a liveness probe on one agent."""
+    """Keeps exactly one live subscription per topic and a liveness probe on one agent."""
 
     def __init__(
-        self, resync_interval: float, probe_interval: float, request_timeout: float = 5.0
+        self,
+        resync_interval: float,
+        probe_interval: float,
+        request_timeout: float = 5.0,
+        topics: tuple[Topic, ...] = tuple(Topic),
     ) -> None:
         self.resync_interval = resync_interval
         self.probe_interval = probe_interval
         self.request_timeout = request_timeout
-        self.masks: tuple[str, ...] = BRIDGE_MASKS
-        self.requests = Requests()
-        self._next_resync = 0.0
+        # The workload states come first: the liveness of the link is theirs.
+        self.streams = [Stream(topic, MASKS[topic]) for topic in topics]
+        # The probe rides on the workload states' requests: their rule covers it.
+        self.requests = self.streams[0].requests
         self._next_probe = 0.0
         self._probing = True
         self._deferred_cancels: list[str] = []
-        self._retries_left = 0
         self._logged: set[str] = set()
+
+    def granted(self) -> tuple[str, ...]:
+        """Return the masks Ankaios has granted, in request order."""
+        return tuple(mask for stream in self.streams if stream.granted for mask in stream.masks)
+
+    def current(self) -> list[str]:
+        """Return the request ids of the live subscriptions."""
+        return [s.requests.current for s in self.streams if s.requests.current is not None]
+
+    def forget_all(self) -> None:
+        """Forget what is in flight: the control-interface task that had it is gone."""
+        for stream in self.streams:
+            stream.requests.forget_all()
+
+    def overdue(self, now: float) -> float | None:
+        """How long the oldest unanswered request has waited, if longer than the timeout."""
+        waits = [s.requests.overdue(now, self.request_timeout) for s in self.streams]
+        return max((wait for wait in waits if wait is not None), default=None)
+
+    def live(self, now: float) -> bool:
+        """Whether the workload states are subscribed and no request waits too long."""
+        return self.requests.current is not None and self.overdue(now) is None
 
     def accepted(self, now: float, *, after_swap: bool = False) -> list[bytes]:
         """Return the frames to send once a task accepted the Hello: subscribe, cancel leftovers."""
         self._next_probe = now + self.probe_interval
-        # Only a replaced task can swallow what follows the Hello.
-        self._retries_left = _SWALLOWED_RETRIES if after_swap else 0
-        frames = [self._subscribe(now)]
+        frames = []
+        for stream in self.streams:
+            # Only a replaced task can swallow what follows the Hello.
+            stream.retries_left = _SWALLOWED_RETRIES if after_swap else 0
+            if stream.masks:
+                frames.append(self._subscribe(stream, now))
         frames.extend(cancel_frame(request_id) for request_id in self._deferred_cancels)
         self._deferred_cancels = []
         return frames
@@ -81,12 +124,15 @@ class Subscription:
         # control_interface_task.rs); a late answer of a superseded subscription
         # is cancelled once requests are allowed again.
         if isinstance(message, StateAnswer) and message.altered is None:
-            kind, _ = self.requests.answer(message.request_id)
-            if kind is Answer.SUPERSEDED:
-                self._deferred_cancels.append(message.request_id)
+            for stream in self.streams:
+                kind, _ = stream.requests.answer(message.request_id)
+                if kind is Answer.SUPERSEDED:
+                    self._deferred_cancels.append(message.request_id)
+                if kind is not Answer.UNKNOWN:
+                    return
 
     def due(self, now: float) -> list[bytes]:
-        """Return the resync, retry or probe due at `now`, if any.
+        """Return the resyncs, retries or probe due at `now`, if any.
 
         Nothing while a request is overdue: the agent has lost its server, and once
         its queue to the server is full (20 messages, upstream agent `main.rs`) it
@@ -94,21 +140,13 @@ class Subscription:
         replaces it when the server is back would read it before the Hello and close
         the control interface for good ("Initial Hello missing!").
         """
-        requests = self.requests
-        pending = requests.pending
-        if requests.overdue(now, self.request_timeout) is not None:
+        if self.overdue(now) is not None:
             return []
-        wait = _SWALLOWED_AFTER * 2 ** (_SWALLOWED_RETRIES - self._retries_left)
-        if pending is not None and self._retries_left and now - pending.sent > wait:
-            # Right after a swap the replaced task may still read for a moment and
-            # swallow the subscription; the server was just reached, so it answers fast.
-            self._retries_left -= 1
-            LOG.debug("the subscription was not answered within %g s; asking again", wait)
-            return [self._subscribe(now)]
-        if pending is None and now >= self._next_resync:
-            return [self._subscribe(now)]
+        frames = [frame for stream in self.streams if (frame := self._renew(stream, now))]
+        requests = self.requests
         if (
-            self._probing
+            not frames  # a renewal's answer proves as much as a probe's
+            and self._probing
             and requests.probe is None
             and requests.current is not None
             and now >= self._next_probe
@@ -116,13 +154,32 @@ class Subscription:
             request_id = new_request_id()
             requests.probing(request_id, now)
             self._next_probe = now + self.probe_interval
-            return [state_request_frame(request_id, PROBE_MASKS, subscribe=False)]
-        return []
+            frames.append(state_request_frame(request_id, PROBE_MASKS, subscribe=False))
+        return frames
+
+    def _renew(self, stream: Stream, now: float) -> bytes | None:
+        if not stream.masks:
+            return None
+        pending = stream.requests.pending
+        wait = _SWALLOWED_AFTER * 2 ** (_SWALLOWED_RETRIES - stream.retries_left)
+        if pending is not None and stream.retries_left and now - pending.sent > wait:
+            # Right after a swap the replaced task may still read for a moment and
+            # swallow the subscription; the server was just reached, so it answers fast.
+            stream.retries_left -= 1
+            LOG.debug("the subscription was not answered within %g s; asking again", wait)
+            return self._subscribe(stream, now)
+        if pending is None and now >= stream.next_resync:
+            return self._subscribe(stream, now)
+        return None
 
     def reread(self, now: float) -> list[bytes]:
-        """Return a fresh subscription after unreadable data (which may have held an answer)."""
-        self.requests.drop_outstanding()
-        return [self._subscribe(now)]
+        """Return fresh subscriptions after unreadable data (which may have held an answer)."""
+        frames = []
+        for stream in self.streams:
+            stream.requests.drop_outstanding()
+            if stream.masks:
+                frames.append(self._subscribe(stream, now))
+        return frames
 
     def handle(self, message: Message, now: float) -> Outcome:
         """Handle one message from a task that accepted the Hello."""
@@ -137,64 +194,57 @@ class Subscription:
             self._log_once(f"ignored a {message.kind} response from the Ankaios agent")
         return outcome
 
-    def _subscribe(self, now: float) -> bytes:
+    def _subscribe(self, stream: Stream, now: float) -> bytes:
         request_id = new_request_id()
-        self.requests.subscribing(request_id, now)
-        self._next_resync = now + self.resync_interval
-        return state_request_frame(request_id, self.masks, subscribe=True)
+        stream.requests.subscribing(request_id, now)
+        stream.next_resync = now + self.resync_interval
+        return state_request_frame(request_id, stream.masks, subscribe=True)
 
     def _handle_state(self, answer: StateAnswer, now: float, outcome: Outcome) -> None:
         for oddity in answer.oddities:
             self._log_once(f"{oddity}; published as UNKNOWN")
+        for stream in self.streams:
+            if self._stream_state(stream, answer, now, outcome):
+                return
+
+    def _stream_state(
+        self, stream: Stream, answer: StateAnswer, now: float, outcome: Outcome
+    ) -> bool:
+        requests = stream.requests
         if answer.altered is None:
-            kind, replaced = self.requests.answer(answer.request_id)
+            kind, replaced = requests.answer(answer.request_id)
             if kind is Answer.SNAPSHOT:
-                self._retries_left = 0
-                LOG.debug("snapshot of %d instances", len(answer.instances))
-                outcome.reports.append(Snapshot(answer.instances))
+                stream.retries_left = 0
+                outcome.reports.append(snapshot_of(stream.topic, answer))
+                if not stream.granted:
+                    stream.granted = True
+                    outcome.reports.append(Granted(self.granted()))
                 if replaced is not None:
                     outcome.frames.append(cancel_frame(replaced))
             elif kind is Answer.SUPERSEDED:
                 LOG.debug("cancelling the superseded subscription %s", answer.request_id)
                 outcome.frames.append(cancel_frame(answer.request_id))
-            return
-        kind = self.requests.event(answer.request_id)
+            return kind is not Answer.UNKNOWN
+        kind = requests.event(answer.request_id)
         if kind is Answer.CURRENT:
-            self._apply_event(answer, now, outcome)
+            meaning = event_of(stream.topic, answer, self._log_once)
+            if meaning.report is not None:
+                outcome.reports.append(meaning.report)
+            if meaning.missing and requests.pending is None:
+                LOG.info("an event named an instance without its state; re-reading the state")
+                outcome.frames.append(self._subscribe(stream, now))
         elif kind is Answer.SUPERSEDED:
             outcome.frames.append(cancel_frame(answer.request_id))
-
-    def _apply_event(self, answer: StateAnswer, now: float, outcome: Outcome) -> None:
-        assert answer.altered is not None  # noqa: S101 - only events get here
-        added, updated, removed = answer.altered
-        upserts: dict[InstanceKey, ExecutionState] = {}
-        missing = False
-        for path in (*added, *updated):
-            key = self._key(path)
-            if key is None or key in upserts:
-                continue
-            execution = answer.instances.get(key)
-            if execution is None:
-                # Upstream may omit not-scheduled instances from an event's state:
-                # read the state afresh rather than lose the change.
-                missing = True
-                continue
-            upserts[key] = execution
-        removals = frozenset(key for path in removed if (key := self._key(path)) is not None)
-        if upserts or removals:
-            outcome.reports.append(Changes(upserts, removals - upserts.keys()))
-        if missing and self.requests.pending is None:
-            LOG.info("an event named an instance without its state; re-reading the state")
-            outcome.frames.append(self._subscribe(now))
-
-    def _key(self, path: str) -> InstanceKey | None:
-        key = parse_field_path(path)
-        if key is None:
-            self._log_once(f"ignored field path of unexpected shape: {path[:200]!r}")
-        return key
+        return kind is not Answer.UNKNOWN
 
     def _handle_error(self, error: ErrorAnswer, now: float, outcome: Outcome) -> None:
-        kind = self.requests.failed(error.request_id)
+        for stream in self.streams:
+            kind = stream.requests.failed(error.request_id)
+            if kind is not Answer.UNKNOWN:
+                break
+        else:
+            self._log_once(f"the Ankaios agent answered an old request with: {error.message}")
+            return
         if kind is Answer.PROBE:
             if _ACCESS_DENIED in error.message:
                 # A probe the agent itself refuses proves nothing about the server.
@@ -204,33 +254,45 @@ class Subscription:
                     "noticed only at the next resync",
                     error.message,
                 )
-        elif kind is not Answer.SNAPSHOT:
-            self._log_once(f"the Ankaios agent answered an old request with: {error.message}")
         elif _ACCESS_DENIED not in error.message:
             LOG.warning(
                 "the Ankaios agent refused the subscription (%s); retrying in %g s",
                 error.message,
                 self.request_timeout,
             )
-            if self.requests.current is None:
+            if stream.requests.current is None:
                 # Without a live subscription, not a whole resync interval.
-                self._next_resync = now + self.request_timeout
-        elif self.masks != (STATE_MASK,):
-            LOG.warning(
-                "Ankaios denied reading sub-states; publishing states with sub-states as of the "
-                "last state change only. Add %r to the filterMasks of the bridge's StateRule "
-                "(controlInterfaceAccess.allowRules) to see every sub-state change",
-                BRIDGE_MASKS[1],
-            )
-            self.masks = (STATE_MASK,)
-            outcome.frames.append(self._subscribe(now))
+                stream.next_resync = now + self.request_timeout
         else:
+            self._denied(stream, now, outcome)
+
+    def _denied(self, stream: Stream, now: float, outcome: Outcome) -> None:
+        topic = stream.topic
+        if topic is Topic.STATES and stream.masks == FALLBACK[topic]:
             msg = (
-                f"Ankaios denied reading {STATE_MASK!r}; add controlInterfaceAccess.allowRules: "
-                f"[{{type: StateRule, operation: Read, filterMasks: {list(BRIDGE_MASKS)}}}] to "
-                "the bridge's workload and re-create it"
+                f"Ankaios denied reading {STATE_MASK!r}; add {_RULE}: [{{type: StateRule, "
+                f"operation: Read, filterMasks: {list(BRIDGE_MASKS)}}}] to the bridge's "
+                "workload and re-create it"
             )
             raise SubscriptionError(msg)
+        missing = [mask for mask in stream.masks if mask not in FALLBACK[topic]]
+        what = {
+            Topic.STATES: "sub-states (states are published with sub-states as of the last "
+            "state change only)",
+            Topic.INFOS: "the additional info of execution states (status says "
+            '"additionalInfo":"")',
+            Topic.AGENTS: "agents (no <prefix>/<agent>/$agent/status topics)",
+        }[topic]
+        LOG.warning(
+            "Ankaios denied reading %s. Add %s to the filterMasks of the bridge's StateRule "
+            "(%s) to see them",
+            what,
+            " and ".join(repr(mask) for mask in missing),
+            _RULE,
+        )
+        stream.masks = FALLBACK[topic]
+        if stream.masks:
+            outcome.frames.append(self._subscribe(stream, now))
 
     def _log_once(self, text: str) -> None:
         if text not in self._logged and len(self._logged) < _MAX_LOGGED:

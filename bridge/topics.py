@@ -10,6 +10,8 @@ STATUS_LEAF = "status"
 # `$` cannot occur in Ankaios agent or workload names (ALLOWED_CHAR_SET is
 # [a-zA-Z0-9_-]), so the bridge's own topics never collide with an agent level.
 BRIDGE_LEVEL = "$bridge"
+# `<prefix>/<agent>/$agent/status`: beside the agent's workloads, never one of them.
+AGENT_LEVEL = "$agent"
 
 Leaf = Literal["state", "status"]
 _LEAVES: frozenset[str] = frozenset((STATE_LEAF, STATUS_LEAF))
@@ -48,6 +50,22 @@ def instance_topic(prefix: str, key: InstanceKey, leaf: Leaf) -> str:
 def bridge_topic(prefix: str, name: str) -> str:
     """Return a topic of the bridge itself, under `<prefix>/$bridge/`."""
     return f"{prefix}/{BRIDGE_LEVEL}/{name}"
+
+
+def agent_topic(prefix: str, agent: str) -> str:
+    """Return the retained topic of an agent's status."""
+    return f"{prefix}/{agent}/{AGENT_LEVEL}/{STATUS_LEAF}"
+
+
+def parse_agent_topic(prefix: str, topic: str) -> str | None:
+    """Return the agent whose status topic `topic` is, or None for any other shape."""
+    head, tail = prefix + "/", f"/{AGENT_LEVEL}/{STATUS_LEAF}"
+    if not topic.startswith(head) or not topic.endswith(tail):
+        return None
+    agent = topic[len(head) : -len(tail)]
+    if not agent or "/" in agent or agent == BRIDGE_LEVEL:
+        return None
+    return agent
 
 
 def instance_filter(prefix: str) -> str:

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from ankaios_sdk._protos import _ank_base
 
+from bridge.answers import MASKS, Topic
 from bridge.protocol import encode_varint, frame
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
-from tests.support.expect import matches
+from tests.support.expect import SUBSCRIBED, matches
 from tests.support.mqtt import Watcher, publish
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges
 
@@ -28,9 +29,9 @@ def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
 
 
 def subscription_id(sim: AgentSimulator) -> str:
-    """Return the request id of the bridge's live subscription."""
-    sim.wait_for(lambda s: len(s.subscriptions) == 1, 5)
-    return next(iter(sim.subscriptions))
+    """Return the request id of the bridge's live workload-state subscription."""
+    sim.wait_for(lambda s: sorted(s.subscriptions.values()) == SUBSCRIBED, 5)
+    return next(key for key, masks in sim.subscriptions.items() if masks == MASKS[Topic.STATES])
 
 
 def event(
@@ -172,7 +173,7 @@ def test_denied_state_mask_is_fatal(tmp_path: Path, broker: Mosquitto) -> None:
         with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
             assert bridge.wait(5) == 1
             with Watcher(broker.host, broker.port) as watcher:
-                watcher.wait_tree(matches({}, bridge="offline"))
+                watcher.wait_tree(matches({}, bridge="offline", info=None))
         errors = warnings(bridge, " ERROR ")
     assert len(errors) == 1
     assert "denied reading 'workloadStates.*.*.*.state'" in errors[0]

@@ -18,6 +18,7 @@ from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.dashboard import dashboard_once
+from tests.support.expect import SUBSCRIBED
 from tests.support.mqtt import Watcher, publish, wait_for
 from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges
 from tests.support.source import Collector
@@ -123,7 +124,7 @@ def test_server_reconnect_swaps_the_control_interface(
         kinds = [kind for task, kind in sim.frames if task == new_task]
         # No request reached the new task before a Hello (it would have closed).
         assert kinds[0] == "hello"
-        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
+        sim.wait_for(lambda s: sorted(s.subscriptions.values()) == SUBSCRIBED, 2)
         assert alive(bridge)
         assert "replaced the control interface" in bridge.log()
 
@@ -131,7 +132,7 @@ def test_server_reconnect_swaps_the_control_interface(
 def test_requests_unanswered_while_the_server_is_away(
     sim: AgentSimulator, broker: Mosquitto
 ) -> None:
-    """While the agent cannot reach its server for 10 s the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription is left, it says connected and the tree converges."""
+    """While the agent cannot reach its server for 10 s the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription per topic is left, it says connected and the tree converges."""
     with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK, "--resync-interval", "2"):
         assert_converges(sim, broker)
         with Watcher(broker.host, broker.port) as watcher:
@@ -149,20 +150,22 @@ def test_requests_unanswered_while_the_server_is_away(
             sim.restore_server()
             wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")
             assert_converges(sim, broker)
-        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
+        sim.wait_for(lambda s: sorted(s.subscriptions.values()) == SUBSCRIBED, 2)
 
 
 def test_subscription_held_back_by_a_server_outage_is_cancelled(
     sim: AgentSimulator, broker: Mosquitto
 ) -> None:
-    """A bridge that subscribed while the agent's server was away cancels that subscription when the agent answers it late, after the swap: one subscription is left."""
+    """A bridge that subscribed while the agent's server was away cancels that subscription when the agent answers it late, after the swap: one subscription per topic is left."""
     sim.cut_server()
     with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK) as bridge:
-        wait_for(lambda: subscribes(sim) == 1, 5, "the first subscription, held back")
+        wait_for(
+            lambda: subscribes(sim) == len(SUBSCRIBED), 5, "the first subscriptions, held back"
+        )
         sim.restore_server()
         assert_converges(sim, broker, timeout=3)
-        sim.wait_for(lambda s: len(s.subscriptions) == 1, 2)
-        assert [kind for _, kind in sim.frames].count("eventsCancelRequest") == 1
+        sim.wait_for(lambda s: sorted(s.subscriptions.values()) == SUBSCRIBED, 2)
+        assert [kind for _, kind in sim.frames].count("eventsCancelRequest") == len(SUBSCRIBED)
         assert alive(bridge)
 
 

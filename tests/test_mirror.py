@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.info import BridgeFacts
 from bridge.inputs import (
     AnkaiosLink,
     BrokerConnected,
@@ -29,6 +30,13 @@ RUNNING = ExecutionState("RUNNING", "RUNNING_OK")
 FAILED = ExecutionState("FAILED", "FAILED_EXEC_FAILED")
 STATUS = "ankaios/$bridge/status"
 LINK = "ankaios/$bridge/ankaios"
+INFO = "ankaios/$bridge/info"
+FACTS = BridgeFacts("0.1.0", format_since(T0), "ankaios", 1)
+
+
+def new_mirror(agent_interval: float = 10.0, info_interval: float = 60.0) -> Mirror:
+    """Return a mirror for prefix `ankaios` that has seen nothing yet."""
+    return Mirror(FACTS, agent_interval, info_interval)
 
 
 def leaves(key: InstanceKey, execution: ExecutionState, at: datetime) -> list[tuple[str, bytes]]:
@@ -44,9 +52,16 @@ def cleared(key: InstanceKey) -> list[tuple[str, bytes]]:
     return [(f"{base}/state", b""), (f"{base}/status", b"")]
 
 
-def feed(mirror: Mirror, *items: MirrorInput, now: datetime = T0) -> list[tuple[str, bytes]]:
-    """Return every publish the mirror decides for `items`, in order."""
-    return [(p.topic, p.payload) for item in items for p in mirror.handle(item, now)]
+def feed(
+    mirror: Mirror, *items: MirrorInput, now: datetime = T0, info: bool = False
+) -> list[tuple[str, bytes]]:
+    """Return every publish the mirror decides for `items`, in order (`$bridge/info` if asked)."""
+    return [
+        (p.topic, p.payload)
+        for item in items
+        for p in mirror.handle(item, now)
+        if info or p.topic != INFO
+    ]
 
 
 def synced(generation: int = 1, *retained: tuple[str, bytes]) -> list[MirrorInput]:
@@ -57,19 +72,19 @@ def synced(generation: int = 1, *retained: tuple[str, bytes]) -> list[MirrorInpu
 
 def running_bridge() -> Mirror:
     """Return a mirror with nginx running, synced to a broker, with a live Ankaios link."""
-    mirror = Mirror("ankaios")
+    mirror = new_mirror()
     feed(mirror, *synced(), Snapshot({NGINX: RUNNING}), AnkaiosLink(connected=True))
     return mirror
 
 
 def test_before_the_first_snapshot_only_the_link_state_is_said() -> None:
     """A synced broker before any Ankaios answer gets `disconnected` and nothing else."""
-    assert feed(Mirror("ankaios"), *synced()) == [(LINK, b"disconnected")]
+    assert feed(new_mirror(), *synced()) == [(LINK, b"disconnected")]
 
 
 def test_first_snapshot_after_sync_publishes_everything_then_online() -> None:
     """The first snapshot on a synced, empty broker gives every instance, the link state and online."""
-    mirror = Mirror("ankaios")
+    mirror = new_mirror()
     feed(mirror, *synced())
     assert feed(mirror, Snapshot({NGINX: RUNNING})) == [
         *leaves(NGINX, RUNNING, T0),
@@ -80,7 +95,7 @@ def test_first_snapshot_after_sync_publishes_everything_then_online() -> None:
 
 def test_snapshot_before_sync_waits_for_the_retained_burst() -> None:
     """Nothing is published before the broker's retained burst is complete; then only what differs."""
-    mirror = Mirror("ankaios")
+    mirror = new_mirror()
     assert feed(mirror, BrokerConnected(1), Snapshot({NGINX: RUNNING, RADIO: RUNNING})) == []
     radio = leaves(RADIO, RUNNING, T0)
     burst = [BrokerMessage(t, p, retain=True) for t, p in [*radio, (STATUS, b"online")]]
@@ -105,7 +120,7 @@ def test_an_unchanged_state_publishes_nothing() -> None:
 
 def test_a_stale_generation_does_not_sync() -> None:
     """The end of an older connection's burst does not count for the current one."""
-    mirror = Mirror("ankaios")
+    mirror = new_mirror()
     feed(mirror, Snapshot({NGINX: RUNNING}))
     assert feed(mirror, BrokerConnected(1), BrokerConnected(2), BrokerSynced(1)) == []
     assert feed(mirror, BrokerSynced(2))[0] == leaves(NGINX, RUNNING, T0)[0]
@@ -113,7 +128,7 @@ def test_a_stale_generation_does_not_sync() -> None:
 
 def test_a_retained_since_of_the_same_state_is_adopted() -> None:
     """A restarted bridge keeps the since of a retained status that still shows the state."""
-    mirror = Mirror("ankaios")
+    mirror = new_mirror()
     earlier = T0 - timedelta(days=2)
     feed(mirror, Snapshot({NGINX: RUNNING}), now=T0)
     assert feed(mirror, *synced(1, *leaves(NGINX, RUNNING, earlier))) == [

@@ -23,17 +23,25 @@ def status(
 
 
 def test_status_payload_is_compact_json() -> None:
-    """The status payload carries state, substate, agent, workload, id and since."""
+    """The status payload carries state, substate, additionalInfo, agent, workload, id and since."""
     payload = encode_status(status(NGINX))
     assert json.loads(payload) == {
         "state": "RUNNING",
         "substate": "RUNNING_OK",
+        "additionalInfo": "",
         "agent": "hpc1",
         "workload": "nginx",
         "id": "ab12",
         "since": SINCE,
     }
     assert b" " not in payload
+
+
+def test_additional_info_is_escaped_json_text() -> None:
+    """Additional info of any text (quotes, newlines, non-ASCII) comes back intact from the status JSON."""
+    text = 'pull failed: "registry" unreachable\n\tretry 3 \u2026 \u00fc'
+    payload = encode_status(InstanceStatus(NGINX, RUNNING, SINCE, text))
+    assert json.loads(payload)["additionalInfo"] == text
 
 
 def test_since_is_utc_iso_with_z() -> None:

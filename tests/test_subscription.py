@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from ankaios_sdk._protos import _control_api
 
-from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
+from bridge.answers import MASKS, Topic
+from bridge.fieldpaths import PROBE_MASKS, STATE_MASK
 from bridge.framing import FrameSplitter
 from bridge.handshake import Handshake, Overdue
-from bridge.inputs import Changes, Snapshot
+from bridge.inputs import Changes, Granted, Snapshot
 from bridge.model import ExecutionState
 from bridge.protocol import ErrorAnswer, OtherAnswer, StateAnswer
 from bridge.requests import Answer, Requests
@@ -18,6 +19,8 @@ from bridge.topics import InstanceKey
 NGINX = InstanceKey("hpc1", "nginx", "1" * 64)
 RUNNING = ExecutionState("RUNNING", "RUNNING_OK")
 RESYNC, PROBE = 60.0, 5.0
+# The workload-state subscription alone: the tests of the other two are below.
+STATES_ONLY = (Topic.STATES,)
 
 
 def sent(frames: list[bytes]) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -48,20 +51,20 @@ def event(request_id: str, key: InstanceKey) -> StateAnswer:
 
 def connected(now: float = 0.0, probe: float = PROBE) -> tuple[Subscription, str]:
     """Return a subscription whose first subscribe was answered, and that request's id."""
-    subscription = Subscription(RESYNC, probe)
+    subscription = Subscription(RESYNC, probe, topics=STATES_ONLY)
     ((kind, first, masks),) = sent(subscription.accepted(now))
-    assert (kind, masks) == ("subscribe", BRIDGE_MASKS)
+    assert (kind, masks) == ("subscribe", MASKS[Topic.STATES])
     outcome = subscription.handle(snapshot(first), now)
-    assert outcome.reports == [Snapshot({})]
+    assert outcome.reports == [Snapshot({}), Granted(MASKS[Topic.STATES])]
     assert outcome.frames == []
     return subscription, first
 
 
 def test_accepted_subscribes_with_the_bridge_masks() -> None:
     """After the handshake the only frame is a subscription for the bridge's masks."""
-    subscription = Subscription(RESYNC, PROBE)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY)
     ((kind, _, masks),) = sent(subscription.accepted(0.0))
-    assert (kind, masks) == ("subscribe", BRIDGE_MASKS)
+    assert (kind, masks) == ("subscribe", MASKS[Topic.STATES])
 
 
 def test_events_of_the_live_subscription_become_changes() -> None:
@@ -98,7 +101,7 @@ def test_late_answers_of_superseded_subscriptions_are_cancelled() -> None:
     """After the agent's task was replaced, answers it held back are cancelled, once each."""
     subscription, first = connected()
     ((_, held, _),) = sent(subscription.due(RESYNC))
-    subscription.requests.forget_all()
+    subscription.forget_all()
     ((_, fresh, _),) = sent(subscription.accepted(RESYNC + 1))
     outcome = subscription.handle(snapshot(held, NGINX), RESYNC + 2)
     assert outcome.reports == []
@@ -111,7 +114,7 @@ def test_late_answers_of_superseded_subscriptions_are_cancelled() -> None:
 def test_a_held_back_answer_before_the_handshake_is_cancelled_after_it() -> None:
     """An answer of a superseded subscription that arrives before the new Hello is cancelled right after it."""
     subscription, first = connected()
-    subscription.requests.forget_all()
+    subscription.forget_all()
     subscription.before_handshake(snapshot(first))
     frames = sent(subscription.accepted(1.0))
     assert [kind for kind, _, _ in frames] == ["subscribe", "cancel"]
@@ -120,7 +123,7 @@ def test_a_held_back_answer_before_the_handshake_is_cancelled_after_it() -> None
 
 def test_denied_sub_state_mask_falls_back_to_states() -> None:
     """Access denied for both masks retries with the state mask alone."""
-    subscription = Subscription(RESYNC, PROBE)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY)
     ((_, first, _),) = sent(subscription.accepted(0.0))
     outcome = subscription.handle(ErrorAnswer(first, "Access denied"), 0.1)
     ((kind, _, masks),) = sent(outcome.frames)
@@ -129,7 +132,7 @@ def test_denied_sub_state_mask_falls_back_to_states() -> None:
 
 def test_denied_state_mask_is_fatal_with_the_rule_to_add() -> None:
     """Access denied for the state mask alone names the allow rule the manifest needs."""
-    subscription = Subscription(RESYNC, PROBE)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY)
     ((_, first, _),) = sent(subscription.accepted(0.0))
     ((_, second, _),) = sent(subscription.handle(ErrorAnswer(first, "Access denied"), 0.1).frames)
     with pytest.raises(SubscriptionError, match="filterMasks"):
@@ -199,7 +202,7 @@ def test_nothing_is_sent_while_a_request_is_overdue() -> None:
 
 def test_a_swallowed_subscription_is_asked_again_after_the_handshake() -> None:
     """A subscription unanswered 0.25 s after the handshake that follows a swap (the replaced task read it) is sent again, backing off, three times at most."""
-    subscription = Subscription(RESYNC, PROBE, request_timeout=10.0)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY, request_timeout=10.0)
     ((_, first, _),) = sent(subscription.accepted(0.0, after_swap=True))
     assert subscription.due(0.2) == []
     ((kind, second, _),) = sent(subscription.due(0.3))
@@ -213,7 +216,7 @@ def test_a_swallowed_subscription_is_asked_again_after_the_handshake() -> None:
 
 def test_a_slow_answer_after_an_agent_restart_is_not_asked_again() -> None:
     """After an ordinary handshake a slow snapshot is waited for, not requested again."""
-    subscription = Subscription(RESYNC, PROBE, request_timeout=10.0)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY, request_timeout=10.0)
     sent(subscription.accepted(0.0))
     assert subscription.due(2.0) == []
 
@@ -243,7 +246,7 @@ def test_unreadable_data_leads_to_a_fresh_subscription() -> None:
 
 def test_a_refused_subscription_is_retried_soon_without_a_live_one() -> None:
     """A subscription refused for another reason than access is retried after the request timeout."""
-    subscription = Subscription(RESYNC, PROBE, request_timeout=5.0)
+    subscription = Subscription(RESYNC, PROBE, topics=STATES_ONLY, request_timeout=5.0)
     ((_, first, _),) = sent(subscription.accepted(0.0))
     assert subscription.handle(ErrorAnswer(first, "server busy"), 0.1).frames == []
     assert subscription.due(4.0) == []

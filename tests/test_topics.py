@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.fieldpaths import parse_field_path
+from bridge.fieldpaths import parse_agent_path, parse_field_path
 from bridge.topics import (
     InstanceKey,
+    agent_topic,
     bridge_topic,
     instance_topic,
+    parse_agent_topic,
     parse_instance_topic,
     validate_prefix,
 )
@@ -72,19 +74,55 @@ def test_prefix_validation(prefix: str, problem: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "key"),
+    ("path", "named"),
     [
-        ("workloadStates.hpc1.nginx.ab12.state", KEY),
-        ("workloadStates.hpc1.nginx.ab12.subState", KEY),
-        ("workloadStates..maps.cd34.state", InstanceKey("", "maps", "cd34")),
-        ("workloadStates.maps.cd34.subState", InstanceKey("", "maps", "cd34")),
-        ("workloadStates.hpc1.nginx.ab12.additionalInfo", None),
+        ("workloadStates.hpc1.nginx.ab12.state", (KEY, "state")),
+        ("workloadStates.hpc1.nginx.ab12.subState", (KEY, "subState")),
+        ("workloadStates.hpc1.nginx.ab12.additionalInfo", (KEY, "additionalInfo")),
+        ("workloadStates..maps.cd34.state", (InstanceKey("", "maps", "cd34"), "state")),
+        ("workloadStates.maps.cd34.subState", (InstanceKey("", "maps", "cd34"), "subState")),
+        ("workloadStates.hpc1.nginx.ab12.executionState", None),
         ("workloadStates.hpc1.nginx", None),
         ("agents.hpc1.status.cpuUsage", None),
         ("workloadStates.hpc1..ab12.state", None),
         ("", None),
     ],
 )
-def test_field_paths(path: str, key: InstanceKey | None) -> None:
-    """Event field paths name an instance only in the workloadStates.<a>.<w>.<id>.state|subState shape."""
-    assert parse_field_path(path) == key
+def test_field_paths(path: str, named: tuple[InstanceKey, str] | None) -> None:
+    """Event field paths name an instance and leaf only in the workloadStates.<a>.<w>.<id>.<leaf> shape."""
+    assert parse_field_path(path) == named
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("agents.hpc1", ("hpc1", ())),
+        ("agents.hpc1.status", ("hpc1", ("status",))),
+        ("agents.hpc1.status.cpuUsage", ("hpc1", ("status", "cpuUsage"))),
+        ("agents.hpc1.tags.zone", ("hpc1", ("tags", "zone"))),
+        ("agents", None),
+        ("agents.", None),
+        ("workloadStates.hpc1.nginx.ab12.state", None),
+    ],
+)
+def test_agent_field_paths(path: str, named: tuple[str, tuple[str, ...]] | None) -> None:
+    """Agent field paths name the agent and the fields below it."""
+    assert parse_agent_path(path) == named
+
+
+@pytest.mark.parametrize(
+    ("topic", "agent"),
+    [
+        ("ankaios/hpc1/$agent/status", "hpc1"),
+        ("ankaios/$bridge/$agent/status", None),
+        ("ankaios//$agent/status", None),
+        ("ankaios/a/b/$agent/status", None),
+        ("ankaios/hpc1/$agent/state", None),
+        ("other/hpc1/$agent/status", None),
+    ],
+)
+def test_agent_topics(topic: str, agent: str | None) -> None:
+    """Only `<prefix>/<agent>/$agent/status` is an agent's topic; it round-trips."""
+    assert parse_agent_topic("ankaios", topic) == agent
+    if agent is not None:
+        assert agent_topic("ankaios", agent) == topic

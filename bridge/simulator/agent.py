@@ -169,6 +169,11 @@ class AgentSimulator(Lifecycle):
         with self._lock:
             return cluster.instances(self._state)
 
+    def tree(self) -> Tree:
+        """Return the current state tree (never mutated: every change makes a new one)."""
+        with self._lock:
+            return self._state
+
     def agents(self) -> tuple[str, ...]:
         """Return the connected agents."""
         with self._lock:

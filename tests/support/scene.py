@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bridge.model import clip_info
 from bridge.simulator import AgentSimulator, instance_id
+from bridge.simulator.cluster import instances as tree_instances
 from tests.support.broker import Mosquitto
-from tests.support.expect import matches
+from tests.support.expect import AgentLoads, Instances, matches
 from tests.support.mqtt import Watcher, read_retained, wait_for
 
 # The instance ids the system tests use, as Ankaios hashes a workload's configuration.
@@ -16,6 +18,30 @@ MAPS = instance_id("maps-v1")
 FAST = ("--mqtt-reconnect-max-delay", "0.3", "--mqtt-keepalive", "5")
 
 
+def reported(sim: AgentSimulator) -> tuple[Instances, AgentLoads]:
+    """Return what Ankaios reports right now: instances with their additional info, and agents."""
+    tree = sim.tree()
+    states = tree.get("workloadStates")
+    instances: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+    for (agent, workload, iid), (state, substate) in tree_instances(tree).items():
+        execution = states[agent][workload][iid]  # type: ignore[index]
+        info = execution.get("additionalInfo") if isinstance(execution, dict) else None
+        instances[agent, workload, iid] = (state, substate, clip_info(str(info or "")))
+    agents: AgentLoads = {}
+    listed = tree.get("agents")
+    for name, attributes in (listed if isinstance(listed, dict) else {}).items():
+        fields = attributes if isinstance(attributes, dict) else {}
+        status, tags = fields.get("status"), fields.get("tags")
+        load = status if isinstance(status, dict) else {}
+        cpu, memory = load.get("cpuUsage"), load.get("freeMemory")
+        agents[name] = (
+            cpu if isinstance(cpu, int) else None,
+            memory if isinstance(memory, int) else None,
+            {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
+        )
+    return instances, agents
+
+
 def assert_converges(
     sim: AgentSimulator,
     broker: Mosquitto,
@@ -23,8 +49,9 @@ def assert_converges(
     bridge: str = "online",
     ankaios: str | None = None,
 ) -> None:
-    """Fail unless a fresh subscriber sees exactly Ankaios's instances within `timeout` seconds."""
-    check = matches(sim.instances(), bridge=bridge, ankaios=ankaios)
+    """Fail unless a fresh subscriber sees exactly Ankaios's instances and agents within `timeout` s."""
+    instances, agents = reported(sim)
+    check = matches(instances, bridge=bridge, ankaios=ankaios, agents=agents)
     last: dict[str, bytes] = {}
 
     def converged() -> bool:
@@ -38,7 +65,7 @@ def assert_converges(
     try:
         wait_for(converged, timeout, "the invariant")
     except AssertionError:
-        msg = f"retained tree {last!r} does not match Ankaios {sim.instances()!r}"
+        msg = f"retained tree {last!r} does not match Ankaios {reported(sim)!r}"
         raise AssertionError(msg) from None
 
 

@@ -1,0 +1,104 @@
+"""`<prefix>/$bridge/info`: what the bridge is, what it may read and what it has done (pure).
+
+Published on every broker connect and at once when a field changes; a change of
+the counters alone at most once per interval, so a busy vehicle does not turn
+the info topic into a second event stream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeFacts:
+    """What does not change while the bridge runs."""
+
+    version: str
+    started: str
+    prefix: str
+    qos: int
+
+
+@dataclass(slots=True)
+class Counters:
+    """Totals since the bridge started, as `$bridge/info` names them."""
+
+    events: int = 0
+    publishes: int = 0
+    clears: int = 0
+    brokerReconnects: int = 0  # noqa: N815 - the JSON key
+    agentReconnects: int = 0  # noqa: N815 - the JSON key
+    repairs: int = 0
+
+    def values(self) -> tuple[int, ...]:
+        """Return the counters as a tuple, cheap to compare after every input."""
+        return (
+            self.events,
+            self.publishes,
+            self.clears,
+            self.brokerReconnects,
+            self.agentReconnects,
+            self.repairs,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InfoFields:
+    """The fields of the document that are published at once when they change."""
+
+    masks: tuple[str, ...] = ()
+    ankaios: str = "disconnected"
+    instances: int = 0
+    agents: int = 0
+
+
+def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> bytes:
+    """Return the JSON payload of `$bridge/info`."""
+    document = {
+        "version": facts.version,
+        "started": facts.started,
+        "prefix": facts.prefix,
+        "qos": facts.qos,
+        "masks": list(fields.masks),
+        "ankaios": fields.ankaios,
+        "instances": fields.instances,
+        "agents": fields.agents,
+        "counters": asdict(counters),
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(slots=True)
+class InfoClock:
+    """What went out last and when; a counters-only change waits `interval` (0: none)."""
+
+    interval: float
+    published: InfoFields | None = None
+    counters: tuple[int, ...] = ()
+    published_at: datetime | None = None
+
+    def held_until(self, counters: Counters) -> datetime | None:
+        """When held-back counters may go out; None when nothing is held back."""
+        if self.published_at is None or counters.values() == self.counters:
+            return None
+        return self.published_at + timedelta(seconds=self.interval)
+
+    def due(self, fields: InfoFields, counters: Counters, now: datetime) -> bool:
+        """Whether the document must go out at `now`."""
+        if self.published is None or self.published_at is None or fields != self.published:
+            return True
+        until = self.held_until(counters)
+        # A wall clock set back (NTP on a vehicle that booted without time) must not
+        # hold the counters back for as long as it jumped.
+        return until is not None and (now >= until or now < self.published_at)
+
+    def sent(self, fields: InfoFields, counters: Counters, now: datetime) -> None:
+        """Remember what went out at `now`."""
+        self.published, self.published_at, self.counters = fields, now, counters.values()
+
+    def forget(self) -> None:
+        """Publish at the next chance: the broker may hold none of it (a new connection)."""
+        self.published = None

@@ -1,0 +1,103 @@
+"""The instances' half of the mirror: every instance, its additional info and since when (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from bridge.inputs import Changes, Infos, Snapshot
+from bridge.model import ExecutionState, InstanceStatus, format_since
+from bridge.reconcile import Publish, plan_full, plan_instance, retained_since
+from bridge.topics import InstanceKey
+
+
+class InstanceMirror:
+    """Instances as Ankaios reports them (None until the first snapshot)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.truth: dict[InstanceKey, InstanceStatus] | None = None
+        # Additional info by instance: its own subscription, so it may come first.
+        self.infos: dict[InstanceKey, str] = {}
+        self._since_settled = False
+
+    def _status_for(
+        self, key: InstanceKey, execution: ExecutionState, now: datetime
+    ) -> InstanceStatus:
+        known = self.truth.get(key) if self.truth is not None else None
+        info = self.infos.get(key, "")
+        if known is not None and known.execution == execution:
+            if known.info == info:
+                return known
+            return InstanceStatus(key, execution, known.since, info)
+        return InstanceStatus(key, execution, format_since(now), info)
+
+    def snapshot(self, snapshot: Snapshot, now: datetime) -> None:
+        """Take every instance from a snapshot; instances not in it do not exist."""
+        self.truth = {
+            key: self._status_for(key, execution, now)
+            for key, execution in snapshot.instances.items()
+        }
+        if len(self.infos) > len(self.truth):
+            self.infos = {key: text for key, text in self.infos.items() if key in self.truth}
+
+    def changes(self, changes: Changes, now: datetime) -> list[InstanceKey]:
+        """Apply an event's changes; return the instances whose topics may differ now."""
+        truth = self.truth
+        if truth is None:
+            return []
+        touched: list[InstanceKey] = []
+        for key, execution in changes.upserts.items():
+            status = self._status_for(key, execution, now)
+            if truth.get(key) is not status:
+                truth[key] = status
+                touched.append(key)
+        for key in changes.removals:
+            self.infos.pop(key, None)
+            if truth.pop(key, None) is not None:
+                touched.append(key)
+        return touched
+
+    def apply_infos(self, item: Infos, now: datetime) -> list[InstanceKey]:
+        """Apply additional info; return the instances whose status changed.
+
+        An info-only event names an execution state without a state: it is merged
+        into the known instance, never taken for a missing one.
+        """
+        if item.complete:
+            self.infos = dict(item.infos)
+        else:
+            self.infos.update(item.infos)
+        truth = self.truth
+        if truth is None:
+            return []
+        touched: list[InstanceKey] = []
+        keys = truth.keys() if item.complete else item.infos.keys() & truth.keys()
+        for key in keys:
+            known = truth[key]
+            if known.info != self.infos.get(key, ""):
+                truth[key] = self._status_for(key, known.execution, now)
+                touched.append(key)
+        return touched
+
+    def plan(self, keys: Iterable[InstanceKey], retained: Mapping[str, bytes]) -> list[Publish]:
+        """Return the publishes that make the broker hold the truth for `keys`."""
+        truth = self.truth or {}
+        plan: list[Publish] = []
+        for key in keys:
+            plan.extend(plan_instance(self.prefix, key, truth.get(key), retained))
+        return plan
+
+    def plan_full(self, retained: Mapping[str, bytes]) -> list[Publish]:
+        """Return the publishes that make the broker's instance topics equal the truth."""
+        truth = self.truth
+        if truth is None:
+            return []
+        if not self._since_settled:
+            # A restarted bridge keeps the `since` of a retained status that still holds.
+            for key, status in truth.items():
+                since = retained_since(self.prefix, key, status.execution, retained)
+                if since is not None:
+                    truth[key] = InstanceStatus(key, status.execution, since, status.info)
+            self._since_settled = True
+        return plan_full(self.prefix, truth, retained)
