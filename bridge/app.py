@@ -8,14 +8,14 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import FrameType
 
+from bridge.broker_link import BrokerLink
+from bridge.clock import utc_now
 from bridge.config import BridgeSettings, ConfigError, load_settings
 from bridge.inputs import Stop
 from bridge.mirror import Mirror
 from bridge.owner import Owner
-from bridge.publisher import BrokerLink
 from bridge.source import AnkaiosSource, SourceSettings
 from bridge.transport import ControlInterfaceError
 
@@ -25,10 +25,6 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 # How long a bridge that must give up waits for the broker to say `offline`.
 _FATAL_CONNECT_WAIT = 3.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def configure_logging(level: str) -> None:
@@ -47,7 +43,7 @@ def run(settings: BridgeSettings) -> int:
     the broker link's callbacks, the control-interface reader and the signal
     handlers feed.
     """
-    owner = Owner(Mirror(settings.mqtt.prefix), _now)
+    owner = Owner(Mirror(settings.mqtt.prefix), utc_now)
     link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosSource(
         SourceSettings(

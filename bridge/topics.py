@@ -50,7 +50,7 @@ def bridge_topic(prefix: str, name: str) -> str:
     return f"{prefix}/{BRIDGE_LEVEL}/{name}"
 
 
-def instance_filter(prefix: str) -> str:
+def prefix_filter(prefix: str) -> str:
     """Return the subscription filter that covers every topic under the prefix."""
     return f"{prefix}/#"
 
