@@ -23,6 +23,13 @@ class Failure:
     refused: bool = False
 
 
+def next_wait(last: float | None, *, accepted: bool, max_delay: float) -> float:
+    """Return how long to wait after an attempt, given the wait before it (None: first)."""
+    if last is None or accepted:
+        return FIRST_RETRY
+    return min(last * 2, max_delay)
+
+
 class Reconnect:
     """Owns attempts, backoff, the stop event and what counts as one outage.
 
@@ -50,15 +57,13 @@ class Reconnect:
 
     def run(self, attempt: Callable[[], None]) -> None:
         """Call `attempt` until stopped, backing off between attempts."""
-        delay = FIRST_RETRY
+        wait: float | None = None
         while not self._stopping.is_set():
             self._accepted = False
             attempt()
-            if self._accepted:
-                delay = FIRST_RETRY
-            if self._stopping.wait(delay):
+            wait = next_wait(wait, accepted=self._accepted, max_delay=self.max_delay)
+            if self._stopping.wait(wait):
                 return
-            delay = min(delay * 2, self.max_delay)
 
     def accepted(self) -> None:
         """Note that the broker accepted the connection: the outage, if any, is over."""

@@ -10,6 +10,7 @@ from bridge.topics import (
     bridge_topic,
     instance_topic,
     parse_instance_topic,
+    prefix_filter,
     validate_prefix,
 )
 
@@ -88,3 +89,9 @@ def test_prefix_validation(prefix: str, problem: str | None) -> None:
 def test_field_paths(path: str, key: InstanceKey | None) -> None:
     """Event field paths name an instance only in the workloadStates.<a>.<w>.<id>.state|subState shape."""
     assert parse_field_path(path) == key
+
+
+def test_the_prefix_filter_covers_every_topic_under_the_prefix() -> None:
+    """The bridge's and the dashboard's subscription filter is `<prefix>/#`."""
+    assert prefix_filter("ankaios") == "ankaios/#"
+    assert prefix_filter("car/1") == "car/1/#"
