@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from benchmarks import workload
 from benchmarks.procfs import cpu_seconds
 from benchmarks.report import Row, spread
+from bridge.reconcile import ONLINE
 from tests.support.broker import Mosquitto
 
 SIZES = (1_000, 10_000)
@@ -92,7 +93,7 @@ def _fill_broker(port: int, count: int) -> None:
     last = None
     for topic, payload in workload.sync_messages(workload.instance_keys(count), since):
         last = client.publish(topic, payload, qos=1, retain=True)
-    client.publish("ankaios/$bridge/status", b"online", qos=1, retain=True).wait_for_publish(30)
+    client.publish("ankaios/$bridge/status", ONLINE, qos=1, retain=True).wait_for_publish(30)
     if last is not None:
         last.wait_for_publish(30)
     client.disconnect()

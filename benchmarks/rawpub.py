@@ -28,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from benchmarks import workload
 from benchmarks.procfs import peak_rss_kib
+from bridge.reconcile import ONLINE
 from bridge.topics import DEFAULT_PREFIX, bridge_topic
 
 _CONNECT_TIMEOUT = 10.0
@@ -52,9 +53,7 @@ class RawPublisher:
         self._client.loop_start()
         if not self._connected.wait(_CONNECT_TIMEOUT):
             raise TimeoutError("the raw baseline could not connect")
-        self._client.publish(
-            bridge_topic(DEFAULT_PREFIX, "status"), b"online", self.qos, retain=True
-        )
+        self._client.publish(bridge_topic(DEFAULT_PREFIX, "status"), ONLINE, self.qos, retain=True)
 
     def stop(self) -> None:
         """Disconnect."""

@@ -8,17 +8,17 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import FrameType
 
 import bridge
+from bridge.broker_link import BrokerLink
+from bridge.clock import utc_now
 from bridge.config import BridgeSettings, ConfigError, load_settings
 from bridge.info import BridgeFacts
 from bridge.inputs import Stop
 from bridge.mirror import Mirror
 from bridge.model import format_since
 from bridge.owner import Owner
-from bridge.publisher import BrokerLink
 from bridge.source import AnkaiosSource, SourceSettings
 from bridge.transport import ControlInterfaceError
 
@@ -28,10 +28,6 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 # How long a bridge that must give up waits for the broker to say `offline`.
 _FATAL_CONNECT_WAIT = 3.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def configure_logging(level: str) -> None:
@@ -51,10 +47,10 @@ def run(settings: BridgeSettings) -> int:
     handlers feed.
     """
     facts = BridgeFacts(
-        bridge.__version__, format_since(_now()), settings.mqtt.prefix, settings.mqtt.qos
+        bridge.__version__, format_since(utc_now()), settings.mqtt.prefix, settings.mqtt.qos
     )
     mirror = Mirror(facts, settings.agent_status_interval, settings.info_interval)
-    owner = Owner(mirror, _now)
+    owner = Owner(mirror, utc_now)
     link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosSource(
         SourceSettings(

@@ -17,7 +17,8 @@ import time
 from typing import TYPE_CHECKING
 
 from bridge.broker_options import ConfigError, OptionParser, add_mqtt_arguments, mqtt_settings
-from bridge.connection import create_client
+from bridge.mqtt_client import create_client, why
+from bridge.reconcile import ONLINE
 from bridge.topics import bridge_topic
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 PROG = "ankaios-mqtt-healthcheck"
 DEFAULT_TIMEOUT = 3.0  # below compose's 5 s healthcheck timeout
-HEALTHY = b"online"
 
 
 class _Probe:
@@ -73,7 +73,7 @@ class _Probe:
     def on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         # Only the retained value counts: a live publish is not what a new subscriber sees.
         if msg.retain and self.verdict is None:
-            self.healthy = msg.payload == HEALTHY
+            self.healthy = msg.payload == ONLINE
             shown = bytes(msg.payload[:32]).decode(errors="replace")
             self.verdict = "online" if self.healthy else f"{self.topic} is {shown!r}"
 
@@ -103,7 +103,7 @@ def check(settings: MqttSettings, timeout: float) -> str | None:
     try:
         client.connect(settings.host, settings.port, settings.keepalive)
     except (OSError, ValueError) as err:
-        return f"cannot connect to the MQTT broker at {where}: {_why(err)}"
+        return f"cannot connect to the MQTT broker at {where}: {why(err)}"
     try:
         while probe.verdict is None:
             left = deadline - time.monotonic()
@@ -114,12 +114,6 @@ def check(settings: MqttSettings, timeout: float) -> str | None:
     finally:
         client.disconnect()
     return None if probe.healthy else probe.verdict
-
-
-def _why(err: Exception) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return str(err) or type(err).__name__
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:

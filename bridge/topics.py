@@ -68,7 +68,7 @@ def parse_agent_topic(prefix: str, topic: str) -> str | None:
     return agent
 
 
-def instance_filter(prefix: str) -> str:
+def prefix_filter(prefix: str) -> str:
     """Return the subscription filter that covers every topic under the prefix."""
     return f"{prefix}/#"
 

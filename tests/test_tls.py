@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.broker_link import BrokerLink
 from bridge.config import ConfigError, MqttSettings, load_settings
-from bridge.connection import create_client, describe_settings
-from bridge.publisher import BrokerLink
+from bridge.mqtt_client import create_client, describe_settings
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import free_port

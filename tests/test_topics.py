@@ -12,6 +12,7 @@ from bridge.topics import (
     instance_topic,
     parse_agent_topic,
     parse_instance_topic,
+    prefix_filter,
     validate_prefix,
 )
 
@@ -126,3 +127,9 @@ def test_agent_topics(topic: str, agent: str | None) -> None:
     assert parse_agent_topic("ankaios", topic) == agent
     if agent is not None:
         assert agent_topic("ankaios", agent) == topic
+
+
+def test_the_prefix_filter_covers_every_topic_under_the_prefix() -> None:
+    """The bridge's and the dashboard's subscription filter is `<prefix>/#`."""
+    assert prefix_filter("ankaios") == "ankaios/#"
+    assert prefix_filter("car/1") == "car/1/#"

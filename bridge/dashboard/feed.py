@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Self
 
-from bridge.connection import create_client, warn_if_insecure
+from bridge.clock import utc_now
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
-from bridge.topics import instance_filter
+from bridge.mqtt_client import create_client, warn_if_insecure, why
+from bridge.reconnect import Failure, Reconnect
+from bridge.topics import prefix_filter
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -21,18 +22,7 @@ if TYPE_CHECKING:
     from bridge.config import MqttSettings
     from bridge.dashboard.events import Event
 
-_FIRST_RETRY = 0.1
 _JOIN_TIMEOUT = 2.0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _why(err: Exception) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return str(err) or type(err).__name__
 
 
 class Inbox:
@@ -73,7 +63,8 @@ class Feed:
     filter it never subscribed: the broker answers one connection's packets in
     order, so that reply comes after every retained message of the SUBSCRIBE
     sent before it (checked against mosquitto with 20,000 retained topics).
-    It runs its own reconnect loop, because paho's cannot say why an attempt failed.
+    It reconnects through bridge.reconnect and puts every failure on `events`
+    as a Disconnected event.
     """
 
     def __init__(self, settings: MqttSettings, events: Inbox) -> None:
@@ -83,8 +74,10 @@ class Feed:
         self._client: mqtt.Client | None = None
         self._marker_mid: int | None = None
         self._refused = False
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dashboard-mqtt", daemon=True)
+        self._reconnect = Reconnect(settings.reconnect_max_delay, self._report)
+        self._thread = threading.Thread(
+            target=self._reconnect.run, args=(self._attempt,), name="dashboard-mqtt", daemon=True
+        )
 
     def __enter__(self) -> Self:
         self.start()
@@ -112,28 +105,25 @@ class Feed:
 
     def stop(self) -> None:
         """Disconnect and let the network thread end."""
-        self._stopping.set()
+        self._reconnect.stop()
         if self._client is not None:
             self._client.disconnect()
         if self._thread.is_alive():
             self._thread.join(_JOIN_TIMEOUT)
 
-    def _run(self) -> None:
+    def _attempt(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
-        delay = _FIRST_RETRY
-        while not self._stopping.is_set():
-            self._refused = False
-            try:
-                client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
-            except (OSError, ValueError) as err:
-                self.events.put(Disconnected(_now(), _why(err)))
-            else:
-                delay = _FIRST_RETRY
-                client.loop_forever(retry_first_connection=False)
-            if self._stopping.wait(delay):
-                return
-            delay = min(delay * 2, self.settings.reconnect_max_delay)
+        self._refused = False
+        try:
+            client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+        except (OSError, ValueError) as err:
+            self._reconnect.failed(why(err))
+            return
+        client.loop_forever(retry_first_connection=False)
+
+    def _report(self, failure: Failure) -> None:
+        self.events.put(Disconnected(utc_now(), failure.cause, refused=failure.refused))
 
     def _on_connect(
         self,
@@ -146,10 +136,11 @@ class Feed:
         if reason_code.is_failure:
             self._refuse(client, f"refused the connection: {reason_code}")
             return
-        self.events.put(Connected(_now()))
+        self._reconnect.accepted()
+        self.events.put(Connected(utc_now()))
         # QoS 0: at QoS 1 mosquitto hands a new subscriber only max_inflight +
         # max_queued (1020 by default) of the retained messages and drops the rest.
-        client.subscribe(instance_filter(self.settings.prefix), qos=0)
+        client.subscribe(prefix_filter(self.settings.prefix), qos=0)
         self._marker_mid = client.unsubscribe(self.marker_filter)[1]
 
     def _on_subscribe(
@@ -162,7 +153,7 @@ class Feed:
     ) -> None:
         failed = [code for code in reason_codes if code.is_failure]
         if failed:
-            topic = instance_filter(self.settings.prefix)
+            topic = prefix_filter(self.settings.prefix)
             self._refuse(client, f"refused the subscription to {topic}: {failed[0]}")
 
     def _on_unsubscribe(
@@ -174,14 +165,14 @@ class Feed:
         _properties: Properties | None,
     ) -> None:
         if mid == self._marker_mid and not self._refused:
-            self.events.put(SnapshotEnd(_now()))
+            self.events.put(SnapshotEnd(utc_now()))
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic: str | None = msg.topic
         except UnicodeDecodeError:
             topic = None
-        self.events.put(Received(_now(), topic, bytes(msg.payload), bool(msg.retain)))
+        self.events.put(Received(utc_now(), topic, bytes(msg.payload), bool(msg.retain)))
 
     def _on_disconnect(
         self,
@@ -191,13 +182,13 @@ class Feed:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        if not self._refused and not self._stopping.is_set():
+        if not self._refused:
             reason = "connection lost"
             if str(reason_code) != "Unspecified error":  # paho's words for a dropped socket
                 reason += f": {reason_code}"
-            self.events.put(Disconnected(_now(), reason))
+            self._reconnect.failed(reason)
 
     def _refuse(self, client: mqtt.Client, reason: str) -> None:
         self._refused = True
-        self.events.put(Disconnected(_now(), reason, refused=True))
+        self._reconnect.failed(reason, refused=True)
         client.disconnect()

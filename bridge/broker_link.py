@@ -1,4 +1,9 @@
-"""The broker link: the only paho user of the bridge (connect, watch the prefix, publish)."""
+"""The broker link: the bridge's one MQTT connection and everything it says and hears.
+
+It says `online` on every connect (`offline` as the will and on a clean stop),
+watches the prefix, learns from its sync marker when the retained burst is over,
+and publishes the mirror's decisions through the bounded window.
+"""
 
 from __future__ import annotations
 
@@ -13,83 +18,22 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.config import MqttSettings
-from bridge.connection import Will, create_client, describe_settings, warn_if_insecure
 from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced, Input
+from bridge.mqtt_client import Will, create_client, describe_settings, release, warn_if_insecure
+from bridge.publish_window import WAIT, PublishWindow
 from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
-from bridge.topics import bridge_topic, instance_filter
+from bridge.reconnect import Failure, Reconnect
+from bridge.topics import bridge_topic, prefix_filter
 
 LOG = logging.getLogger(__name__)
-_FIRST_RETRY = 0.1
-_WINDOW = 256
-_WINDOW_WAIT = 0.2
 _SHUTDOWN_FLUSH = 1.0
-
-
-def _release(client: mqtt.Client) -> None:
-    """Close the sockets of a client that is done with.
-
-    Every loop_start() makes a new wake-up socket pair, and paho closes the old
-    one only in its __del__, which a client caught in a reference cycle reaches
-    too late (or never, across reconnects of one client).
-    """
-    reset = getattr(client, "_reset_sockets", None)
-    if callable(reset):
-        reset()
-
-
-class _Window:
-    """Counts the bridge's publishes that paho has not finished (PUBACK, or written for QoS 0)."""
-
-    def __init__(self, size: int) -> None:
-        self._free = threading.Semaphore(size)
-        # Slots go back half a window at a time: waking the publisher for every
-        # PUBACK hands the GIL over twice per message (a 10,000-instance sync took 1.4x as long).
-        self._batch = max(1, size // 2)
-        self._freed = 0
-        self._lock = threading.Lock()
-        self._pending: set[int] = set()
-        # For QoS 0 paho may report a publish done before publish() has returned its mid.
-        self._early: set[int] = set()
-
-    def acquire(self, timeout: float) -> bool:
-        """Take a slot, waiting at most `timeout` seconds."""
-        return self._free.acquire(timeout=timeout)
-
-    def release(self) -> None:
-        """Give a slot back."""
-        self._free.release()
-
-    def track(self, mid: int) -> None:
-        """Remember that publish `mid` holds a slot until it is done."""
-        with self._lock:
-            if mid in self._early:
-                self._early.discard(mid)
-                self._give_back()
-            else:
-                self._pending.add(mid)
-
-    def done(self, mid: int) -> None:
-        """Publish `mid` is finished: free its slot."""
-        with self._lock:
-            if mid in self._pending:
-                self._pending.discard(mid)
-                self._give_back()
-            else:
-                self._early.add(mid)
-
-    def _give_back(self) -> None:
-        self._freed += 1
-        if self._freed >= self._batch:
-            self._free.release(self._freed)
-            self._freed = 0
 
 
 class BrokerLink:
     """Keeps one MQTT connection alive and reports what happens to `sink`.
 
-    paho's own reconnect loop cannot say why a connection failed, so this link
-    runs its own: one log line per outage with the cause, backoff capped at
-    `reconnect_max_delay`.
+    Reconnects through bridge.reconnect: one log line per outage with the cause,
+    backoff capped at `reconnect_max_delay`, a fresh paho client per connection.
     """
 
     def __init__(self, settings: MqttSettings, sink: Callable[[Input], None]) -> None:
@@ -101,14 +45,15 @@ class BrokerLink:
         # are answered in order, and no retained message is ever stored there.
         self.marker_topic = bridge_topic(settings.prefix, f"sync/{uuid.uuid4().hex}")
         self._client: mqtt.Client | None = None
-        self._window = _Window(_WINDOW)
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
-        self._stopping = threading.Event()
+        self._window = PublishWindow()
+        self._reconnect = Reconnect(settings.reconnect_max_delay, self._log_failure)
+        self._thread = threading.Thread(
+            target=self._reconnect.run, args=(self._attempt,), name="mqtt", daemon=True
+        )
         self._connected = threading.Event()
         self._status_lock = threading.Lock()
         self._ended = threading.Event()
         self._generation = 0
-        self._outage_logged = False
         self._connected_once = False
         self._accepted = False
         self._socket_error: str | None = None
@@ -123,7 +68,7 @@ class BrokerLink:
     def _new_client(self) -> mqtt.Client:
         will = Will(self.status_topic, OFFLINE, self.settings.qos)
         client = create_client(self.settings, self.settings.client_id, will)
-        window = self._window = _Window(_WINDOW)
+        window = self._window = PublishWindow()
 
         def on_publish(
             _client: mqtt.Client,
@@ -144,15 +89,13 @@ class BrokerLink:
     def publish(self, topic: str, payload: bytes) -> bool:
         """Publish retained at the configured QoS; False when not connected (nothing queued).
 
-        Waits while `_WINDOW` publishes are unacknowledged: paho keeps every QoS 1
-        message until its PUBACK (about 1.8 KB each), so a 10,000-instance sync
-        would otherwise hold 20,000 of them.
+        Waits while the window is full: see bridge.publish_window.
         """
         client, window = self._client, self._window
         while True:
             if client is None or not client.is_connected():
                 return False
-            if window.acquire(_WINDOW_WAIT):
+            if window.acquire(WAIT):
                 break
         info = client.publish(topic, payload or None, qos=self.settings.qos, retain=True)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
@@ -169,13 +112,13 @@ class BrokerLink:
         """
         client = self._client
         if client is None:
-            self._stopping.set()
+            self._reconnect.stop()
             return
         if connect_wait > 0:
             self._connected.wait(connect_wait)
         with self._status_lock:
             # Under the lock no `online` of a connect in progress can follow the `offline`.
-            self._stopping.set()
+            self._reconnect.stop()
             connected = client.is_connected()
             if connected:
                 # A stopped bridge holds no Ankaios subscription any more.
@@ -192,52 +135,42 @@ class BrokerLink:
                 LOG.warning("could not confirm 'offline' on %s before exiting", self.status_topic)
         client.disconnect()
         self._thread.join(_SHUTDOWN_FLUSH)
-        _release(client)
+        release(client)
 
-    def _run(self) -> None:
+    def _attempt(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
-        delay = _FIRST_RETRY
-        while not self._stopping.is_set():
-            if client.is_connected() or self._accepted:
-                # paho keeps unacknowledged QoS 1 publishes and replays them after a
-                # reconnect, behind the resync: a fresh client has no such backlog.
-                _release(client)
-                client = self._new_client()
-                self._client = client
-                self._accepted = False
-            try:
-                client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
-            except (OSError, ValueError) as err:
-                self._log_outage(
-                    f"cannot connect to {self.settings.host}:{self.settings.port}: {err}"
-                )
-            else:
-                self._accepted = False
-                self._socket_error = None
-                self._ended.clear()
-                # paho's own network thread: publishes from the bridge's threads are
-                # then queued for it rather than written by the caller.
-                client.loop_start()
-                self._ended.wait()
-                client.loop_stop()
-                _release(client)
-                if self._accepted:
-                    delay = _FIRST_RETRY
-            if self._stopping.wait(delay):
-                return
-            delay = min(delay * 2, self.settings.reconnect_max_delay)
+        if client.is_connected() or self._accepted:
+            # paho keeps unacknowledged QoS 1 publishes and replays them after a
+            # reconnect, behind the resync: a fresh client has no such backlog.
+            release(client)
+            client = self._client = self._new_client()
+        self._accepted = False
+        try:
+            client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+        except (OSError, ValueError) as err:
+            self._reconnect.failed(
+                f"cannot connect to {self.settings.host}:{self.settings.port}: {err}"
+            )
+            return
+        self._socket_error = None
+        self._ended.clear()
+        # paho's own network thread: publishes from the bridge's threads are
+        # then queued for it rather than written by the caller.
+        client.loop_start()
+        self._ended.wait()
+        client.loop_stop()
+        release(client)
 
-    def _log_outage(self, cause: str) -> None:
-        if not self._outage_logged:
-            self._outage_logged = True
+    def _log_failure(self, failure: Failure) -> None:
+        if failure.first:
             LOG.warning(
                 "%s; retrying every %g s at most until it works",
-                cause,
+                failure.cause,
                 self.settings.reconnect_max_delay,
             )
         else:
-            LOG.debug("%s", cause)
+            LOG.debug("%s", failure.cause)
 
     def _on_connect(
         self,
@@ -248,9 +181,9 @@ class BrokerLink:
         _properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            self._log_outage(f"the broker refused the connection: {reason_code}")
+            self._reconnect.failed(f"the broker refused the connection: {reason_code}")
             return
-        self._outage_logged = False
+        self._reconnect.accepted()
         self._accepted = True
         self._generation += 1
         LOG.info(
@@ -261,7 +194,7 @@ class BrokerLink:
         )
         self._connected_once = True
         with self._status_lock:
-            if self._stopping.is_set():
+            if self._reconnect.stopping:
                 return
             self.sink(BrokerConnected(self._generation))
             client.publish(self.status_topic, ONLINE, qos=self.settings.qos, retain=True)
@@ -271,7 +204,7 @@ class BrokerLink:
         watch = SubscribeOptions(qos=0, noLocal=True, retainAsPublished=True)
         client.subscribe(
             [
-                (instance_filter(self.settings.prefix), watch),
+                (prefix_filter(self.settings.prefix), watch),
                 (self.marker_topic, SubscribeOptions(qos=0)),
             ]
         )
@@ -288,20 +221,19 @@ class BrokerLink:
         _properties: Properties | None,
     ) -> None:
         self._ended.set()
-        if self._stopping.is_set():
+        if self._reconnect.stopping:
             return
         self.sink(BrokerDisconnected())
         cause = self._socket_error or str(reason_code)
         if self._accepted:
-            if not self._outage_logged:
-                self._log_outage(f"lost the broker connection ({cause})")
+            self._reconnect.failed(f"lost the broker connection ({cause})")
             return
         # TLS 1.3 servers check the client certificate after the handshake, so a
         # refused certificate shows only as the connection closing before CONNACK.
         tls = self.settings.tls
         hint = " (is the client certificate accepted?)" if tls and tls.cert_file else ""
         where = f"{self.settings.host}:{self.settings.port}"
-        self._log_outage(f"{where} closed the connection before accepting it{hint}: {cause}")
+        self._reconnect.failed(f"{where} closed the connection before accepting it{hint}: {cause}")
 
     def _on_log(self, _client: mqtt.Client, _userdata: object, level: int, text: str) -> None:
         if level == mqtt.MQTT_LOG_ERR:

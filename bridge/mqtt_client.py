@@ -1,4 +1,4 @@
-"""Broker connections: the one place that builds a configured paho client."""
+"""paho clients: the one place that builds a configured one (TLS, credentials, will)."""
 
 from __future__ import annotations
 
@@ -41,16 +41,17 @@ def read_password(settings: MqttSettings) -> str | None:
         # Docker secrets and `echo secret > file` end with a newline that is no part of it.
         return settings.password_file.read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as err:
-        msg = f"{_PASSWORD_FILE}: cannot read {settings.password_file}: {_why(err)}"
+        msg = f"{_PASSWORD_FILE}: cannot read {settings.password_file}: {why(err)}"
         raise ConfigError(msg) from None
 
 
-def _why(err: Exception) -> str:
+def why(err: Exception) -> str:
+    """Return the short cause of a failed connect or file read, for one log line."""
     if isinstance(err, OSError) and err.strerror:
         return err.strerror
     if isinstance(err, UnicodeDecodeError):
         return "not UTF-8 text"
-    return type(err).__name__
+    return str(err) or type(err).__name__
 
 
 def _check_readable(path: Path | None, option: str) -> None:
@@ -60,7 +61,7 @@ def _check_readable(path: Path | None, option: str) -> None:
         with path.open("rb"):
             pass
     except OSError as err:
-        msg = f"{option}: cannot read {path}: {_why(err)}"
+        msg = f"{option}: cannot read {path}: {why(err)}"
         raise ConfigError(msg) from None
 
 
@@ -127,8 +128,8 @@ def create_client(settings: MqttSettings, client_id: str, will: Will | None = No
     """Return a paho client with TLS, credentials and will applied; nothing connects yet.
 
     paho's own reconnecting is off (`loop_forever` returns when the connection
-    drops): its callers run their own loop, since paho cannot say why an attempt
-    failed. Raises ConfigError when a certificate, key or password file cannot be used.
+    drops): bridge.reconnect runs the loop instead, since paho cannot say why an
+    attempt failed. Raises ConfigError when a certificate, key or password file cannot be used.
     """
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
@@ -145,6 +146,18 @@ def create_client(settings: MqttSettings, client_id: str, will: Will | None = No
     if will is not None:
         client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
     return client
+
+
+def release(client: mqtt.Client) -> None:
+    """Close the sockets of a client that is done with.
+
+    Every loop_start() makes a new wake-up socket pair, and paho closes the old
+    one only in its __del__, which a client caught in a reference cycle reaches
+    too late (or never, across reconnects of one client).
+    """
+    reset = getattr(client, "_reset_sockets", None)
+    if callable(reset):
+        reset()
 
 
 def describe_settings(settings: MqttSettings) -> str:
