@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -14,6 +15,7 @@ from bridge.dashboard.table import format_age, substate_name
 from bridge.dashboard.view import View, apply_all
 from bridge.model import SUBSTATES
 
+_PLAIN = re.compile(r"\x1b\[[0-9;]*m")
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 BROKER = "mqtt.example:1883"
 
@@ -34,6 +36,16 @@ def status(agent: str, workload: str, iid: str, substate: str, ago: timedelta) -
 def state(agent: str, workload: str, iid: str, name: str) -> Received:
     """Return the retained `state` message of one instance."""
     return Received(NOW, f"ankaios/{agent}/{workload}/{iid}/state", name.encode(), retained=True)
+
+
+def agent(name: str, cpu: int | None, memory: int | None, tags: str = "{}") -> Received:
+    """Return the retained `$agent/status` message of one connected agent."""
+    payload = (
+        f'{{"agent":"{name}","cpuUsage":{"null" if cpu is None else cpu},'
+        f'"freeMemory":{"null" if memory is None else memory},"tags":{tags},'
+        f'"since":"2026-11-28T11:00:00.000Z"}}'
+    )
+    return Received(NOW, f"ankaios/{name}/$agent/status", payload.encode(), retained=True)
 
 
 def view_of(*messages: Event, bridge: bytes = b"online", ankaios: bytes = b"connected") -> View:
@@ -65,25 +77,38 @@ def every_state() -> View:
         status("edge", "cam", "7" * 64, "AGENT_DISCONNECTED", 70 * s),
         state("edge", "only-state", "8" * 64, "RUNNING"),
         state("edge", "unknown", "9" * 64, "UNKNOWN"),
+        agent("hpc1", 12, 8_123_456_789, '{"zone":"front","tier":"a"}'),
+        agent("hpc2", None, None),
     )
+
+
+AGENT_LINES = [
+    "AGENT         WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+    "edge (gone)   3           -           -             -",
+    "hpc1          3           12%         7.6 GiB       tier=a,zone=front",
+    "hpc2          3           -           -             -",
+    "",
+]
+FIRST_ROW = 1 + len(AGENT_LINES) + 2
 
 
 def test_every_state_has_a_name_and_a_glyph_sorted_by_agent_workload_id() -> None:
     """Each instance is one whole line; the glyph carries the state without colour."""
     assert render(every_state(), width=200) == [
         f"broker {BROKER} · connected · bridge online · ankaios connected",
-        "AGENT             WORKLOAD     ID         STATE                 SUBSTATE            SINCE",
-        "─" * 94,
-        "(not scheduled)   orphan       66666666   ○ NotScheduled        NotScheduled        9s ago",
-        "edge              cam          77777777   ? AgentDisconnected   AgentDisconnected   1m 10s ago",
-        "edge              only-state   88888888   ● Running             -                   -",
-        "edge              unknown      99999999   ▼ Unknown             -                   -",
-        "hpc1              api          11111111   ◐ Pending             StartingFailed      3m 05s ago",
-        "hpc1              api          55555555   ◐ Pending             WaitingToStart      3s ago",
-        "hpc1              nginx        00000000   ● Running             Ok                  42s ago",
-        "hpc2              db           22222222   ✗ Failed              ExecFailed          2h 01m ago",
-        "hpc2              job          33333333   ✓ Succeeded           Ok                  3d 01h ago",
-        "hpc2              web          44444444   ◑ Stopping            WaitingToStop       1s ago",
+        *AGENT_LINES,
+        "AGENT             WORKLOAD     ID         STATE                 SUBSTATE             SINCE         ADDITIONAL INFO",
+        "─" * 114,
+        "(not scheduled)   orphan       66666666   ○ NotScheduled        NotScheduled         9s ago",
+        "edge              cam          77777777   ? AgentDisconnected   AgentDisconnected    1m 10s ago",
+        "edge              only-state   88888888   ● Running             -                    -",
+        "edge              unknown      99999999   ▼ Unknown             -                    -",
+        "hpc1              api          11111111   ◐ Pending             StartingFailed       3m 05s ago",
+        "hpc1              api          55555555   ◐ Pending             WaitingToStart       3s ago",
+        "hpc1              nginx        00000000   ● Running             Ok                   42s ago",
+        "hpc2              db           22222222   ✗ Failed              ExecFailed           2h 01m ago",
+        "hpc2              job          33333333   ✓ Succeeded           Ok                   3d 01h ago",
+        "hpc2              web          44444444   ◑ Stopping            WaitingToStop        1s ago",
         (
             "10 workloads · 2 running · 2 pending · 1 stopping · 1 succeeded · 1 failed · "
             "1 not scheduled · 1 agent disconnected · 1 unknown"
@@ -97,7 +122,8 @@ def test_colours_follow_the_state() -> None:
     console = Console(width=120, color_system="standard", force_terminal=True, file=out)
     console.print(build_screen(every_state(), BROKER, NOW))
     text = out.getvalue()
-    lines = {line.split()[2]: line for line in text.splitlines()[3:13]}
+    rows = text.splitlines()[FIRST_ROW : FIRST_ROW + 10]
+    lines = {line.split()[2]: line for line in rows}
     assert "\x1b[32m● Running" in lines["00000000"]
     assert "\x1b[1;31m✗ Failed" in lines["22222222"]
     assert "\x1b[31m◐ Pending" in lines["11111111"]
@@ -118,11 +144,13 @@ def test_no_color_keeps_the_glyphs() -> None:
 def test_a_narrow_terminal_cuts_lines_instead_of_wrapping_them() -> None:
     """Every instance stays on one line, cut at the terminal's width."""
     lines = render(every_state(), width=50)
-    assert lines[4:6] == [
+    assert lines[FIRST_ROW + 1 : FIRST_ROW + 3] == [
         "(not scheduled)   orphan       66666666   ○ NotSch",
         "edge              cam          77777777   ? AgentD",
     ]
-    assert len(lines) == 4 + 10 + 3  # header and summary wrap, rows never do
+    assert lines[4] == "hpc1          3           12%         7.6 GiB     "
+    # Header and summary wrap; agent lines and rows never do.
+    assert len(lines) == 2 + len(AGENT_LINES) + 2 + 10 + 3
 
 
 def test_broker_loss_marks_the_table_stale_with_the_time() -> None:
@@ -133,7 +161,7 @@ def test_broker_loss_marks_the_table_stale_with_the_time() -> None:
         f"broker {BROKER} · reconnecting (Connection refused) · bridge online · ankaios connected",
         "STALE since 12:00:00 (35s ago): broker unreachable",
     ]
-    nginx = "hpc1              nginx        00000000   ● Running             Ok                  1m 17s ago"
+    nginx = "hpc1              nginx        00000000   ● Running             Ok                   1m 17s ago"
     assert nginx in lines
 
 
@@ -240,9 +268,15 @@ def test_a_terminal_sized_redraw_of_10000_instances_fits_the_terminal(ten_thousa
     out = StringIO()
     console = Console(width=160, height=50, color_system="truecolor", force_terminal=True, file=out)
     console.print(build_screen(ten_thousand, BROKER, NOW, console.height))
-    lines = out.getvalue().splitlines()
+    lines = [_PLAIN.sub("", line) for line in out.getvalue().splitlines()]
     assert len(lines) <= console.height
-    assert "… 9956 more" in lines[-2]
+    # The agents take at most about half of the terminal.
+    assert lines[1:3] == [
+        "AGENT            WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+        "agent0 (gone)    200         -           -             -",
+    ]
+    assert lines[21:23] == ["… 31 more agents", ""]
+    assert lines[-2] == "… 9977 more"
 
 
 def test_printing_all_10000_instances_prints_every_row(ten_thousand: View) -> None:
@@ -250,4 +284,4 @@ def test_printing_all_10000_instances_prints_every_row(ten_thousand: View) -> No
     out = StringIO()
     console = Console(width=4096, color_system=None, file=out)
     console.print(build_screen(ten_thousand, BROKER, NOW), crop=False)
-    assert len(out.getvalue().splitlines()) == 1 + 2 + 10_000 + 1
+    assert len(out.getvalue().splitlines()) == 1 + (1 + 50 + 1) + 2 + 10_000 + 1

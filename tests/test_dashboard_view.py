@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
-from bridge.dashboard.view import Instance, Status, View, apply, apply_all, stale_reason
+from bridge.dashboard.payloads import Status
+from bridge.dashboard.view import Instance, View, apply, apply_all, stale_reason
 from bridge.topics import InstanceKey
 
 T0 = datetime(2026, 11, 28, 2, 11, 18, 123000, tzinfo=UTC)
