@@ -276,7 +276,7 @@ def test_a_terminal_sized_redraw_of_10000_instances_fits_the_terminal(ten_thousa
         "agent0 (gone)    200         -           -             -",
     ]
     assert lines[21:23] == ["… 31 more agents", ""]
-    assert lines[-2] == "… 9977 more"
+    assert lines[-2] == "… 9978 more"
 
 
 def test_printing_all_10000_instances_prints_every_row(ten_thousand: View) -> None:
