@@ -178,7 +178,7 @@ def test_live_table_redraws_in_place(broker: Mosquitto, terminal: Terminal) -> N
     before = len(terminal.screen.raw)
     publish_many(broker, retained(NGINX, "FAILED", "FAILED_EXEC_FAILED", timedelta(0)))
     lines = terminal.wait(lambda s: "✗ Failed" in row(s, "a1a1a1a1"), "nginx failed")
-    assert sum(line.startswith("AGENT") for line in lines) == 1
+    assert sum(line.split()[:2] == ["AGENT", "WORKLOAD"] for line in lines) == 1
     assert lines[0].endswith("· connected · bridge online · ankaios connected")
     assert lines[-1] == "2 workloads · 1 running · 1 failed"
     redraws = terminal.screen.raw[before:]

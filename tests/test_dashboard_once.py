@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -26,15 +27,21 @@ SCRIPT = Path(sys.executable).parent / "ankaios-mqtt-dashboard"
 
 
 def retained(
-    key: InstanceKey, state: str, substate: str, ago: timedelta
+    key: InstanceKey, state: str, substate: str, ago: timedelta, info: str | None = None
 ) -> list[tuple[str, bytes]]:
-    """Return the two retained topics the bridge publishes for one instance."""
+    """Return the two retained topics the bridge publishes for one instance.
+
+    Without `info` the status is an older bridge's, without `additionalInfo`.
+    """
     status = InstanceStatus(
         key, ExecutionState(state, substate), format_since(datetime.now(UTC) - ago)
     )
+    payload = encode_status(status)
+    if info is not None:
+        payload = json.dumps({**json.loads(payload), "additionalInfo": info}).encode()
     return [
         (instance_topic("ankaios", key, "state"), encode_state(status)),
-        (instance_topic("ankaios", key, "status"), encode_status(status)),
+        (instance_topic("ankaios", key, "status"), payload),
     ]
 
 
@@ -57,28 +64,82 @@ def publish_many(broker: Mosquitto, messages: list[tuple[str, bytes]], username:
         client.loop_stop()
 
 
+AGENT_SINCE = "2026-12-01T10:00:00.000Z"
+EXEC_FAILED = (
+    "exec failed: podman: Error: short-name resolution enforced\n  see man 5 registries.conf"
+)
+INFO = {
+    "version": "0.2.0",
+    "started": "2026-12-01T09:59:58.000Z",
+    "prefix": "ankaios",
+    "qos": 1,
+    "masks": ["workloadStates.*.*.*.state", "workloadStates.*.*.*.subState", "agents"],
+    "ankaios": "connected",
+    "instances": 5,
+    "agents": 2,
+    "counters": {
+        "events": 12,
+        "publishes": 30,
+        "clears": 0,
+        "brokerReconnects": 0,
+        "agentReconnects": 1,
+        "repairs": 0,
+    },
+}
+
+
+def agent_status(name: str, cpu: int | None, memory: int | None, tags: dict[str, str]) -> bytes:
+    """Return the `$agent/status` payload the bridge publishes for a connected agent."""
+    document = {"agent": name, "cpuUsage": cpu, "freeMemory": memory, "tags": tags}
+    return json.dumps({**document, "since": AGENT_SINCE}).encode()
+
+
 def fleet() -> list[tuple[str, bytes]]:
-    """Return a small fleet: running, failed, pending, unscheduled, state-only, bridge online."""
+    """Return a small fleet: running, failed, pending, unscheduled, state-only, agents, bridge online.
+
+    The agent `edge` has an instance but no status: it is gone.
+    """
     day = timedelta(days=5, hours=3, minutes=30)
+    api = InstanceKey("hpc1", "api", "c3" * 32)
     return [
         *retained(InstanceKey("hpc1", "nginx", "a1" * 32), "RUNNING", "RUNNING_OK", day),
         *retained(InstanceKey("hpc2", "db", "b2" * 32), "FAILED", "FAILED_EXEC_FAILED", day),
-        *retained(InstanceKey("hpc1", "api", "c3" * 32), "PENDING", "PENDING_STARTING_FAILED", day),
+        *retained(api, "PENDING", "PENDING_STARTING_FAILED", day, EXEC_FAILED),
         *retained(InstanceKey("", "batch", "d4" * 32), "NOT_SCHEDULED", "NOT_SCHEDULED", day),
         (f"ankaios/edge/cam/{'e5' * 32}/state", b"SUCCEEDED"),
+        ("ankaios/hpc1/$agent/status", agent_status("hpc1", 12, 8_123_456_789, {"zone": "front"})),
+        ("ankaios/hpc2/$agent/status", agent_status("hpc2", None, None, {})),
         ("ankaios/$bridge/status", b"online"),
         ("ankaios/$bridge/ankaios", b"connected"),
+        ("ankaios/$bridge/info", json.dumps(INFO).encode()),
     ]
 
 
+AGENT_LINES = [
+    "AGENT         WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+    "edge (gone)   1           -           -             -",
+    "hpc1          2           12%         7.6 GiB       zone=front",
+    "hpc2          1           -           -             -",
+    "",
+]
+HEADING = (
+    "AGENT             WORKLOAD   ID         STATE                 SUBSTATE             "
+    "SINCE         ADDITIONAL INFO"
+)
+API_LINE = (
+    "hpc1              api        c3c3c3c3   ◐ Pending             StartingFailed       "
+    "5d 03h ago    exec failed: podman: Error: short-name resolution enforced   see man 5 "
+    "registries.conf"
+)
 FLEET_LINES = [
-    "AGENT             WORKLOAD   ID         STATE            SUBSTATE         SINCE",
-    "─" * 84,
-    "(not scheduled)   batch      d4d4d4d4   ○ NotScheduled   NotScheduled     5d 03h ago",
-    "edge              cam        e5e5e5e5   ✓ Succeeded      -                -",
-    "hpc1              api        c3c3c3c3   ◐ Pending        StartingFailed   5d 03h ago",
-    "hpc1              nginx      a1a1a1a1   ● Running        Ok               5d 03h ago",
-    "hpc2              db         b2b2b2b2   ✗ Failed         ExecFailed       5d 03h ago",
+    *AGENT_LINES,
+    HEADING,
+    "─" * 183,
+    "(not scheduled)   batch      d4d4d4d4   ○ NotScheduled        NotScheduled         5d 03h ago",
+    "edge              cam        e5e5e5e5   ✓ Succeeded           -                    -",
+    API_LINE,
+    "hpc1              nginx      a1a1a1a1   ● Running             Ok                   5d 03h ago",
+    "hpc2              db         b2b2b2b2   ✗ Failed              ExecFailed           5d 03h ago",
     "5 workloads · 1 running · 1 pending · 1 succeeded · 1 failed · 1 not scheduled",
 ]
 
