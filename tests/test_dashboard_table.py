@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from rich.console import Console
 
+from bridge.dashboard.document import format_document, snapshot_document
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
 from bridge.dashboard.screen import build_screen
+from bridge.dashboard.selection import Selection, format_memory
 from bridge.dashboard.table import format_age, substate_name
 from bridge.dashboard.view import View, apply_all
 from bridge.model import SUBSTATES
@@ -285,3 +289,186 @@ def test_printing_all_10000_instances_prints_every_row(ten_thousand: View) -> No
     console = Console(width=4096, color_system=None, file=out)
     console.print(build_screen(ten_thousand, BROKER, NOW), crop=False)
     assert len(out.getvalue().splitlines()) == 1 + (1 + 50 + 1) + 2 + 10_000 + 1
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (None, "-"),
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1_572_864, "1.5 MiB"),
+        (8_123_456_789, "7.6 GiB"),
+        (1024**3 - 1, "1.0 GiB"),
+        (5 * 1024**4, "5.0 TiB"),
+    ],
+)
+def test_free_memory_reads_in_1024_based_units(size: int | None, text: str) -> None:
+    """Free memory shows in B, KiB, MiB, GiB, TiB with one decimal, `-` while unknown."""
+    assert format_memory(size) == text
+
+
+def test_a_cleared_agent_is_marked_gone_and_loses_its_load() -> None:
+    """An agent whose status is cleared while watching keeps a line, marked gone, without load."""
+    cleared = Received(NOW, "ankaios/hpc1/$agent/status", b"", retained=False)
+    lines = render(apply_all(every_state(), [cleared]), width=200)
+    assert lines[1:6] == [
+        "AGENT         WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+        "edge (gone)   3           -           -             -",
+        "hpc1 (gone)   3           -           -             -",
+        "hpc2          3           -           -             -",
+        "",
+    ]
+
+
+INFO = "exec failed: image not found\nsee `podman pull`\t" + "x" * 990 + "…"
+
+
+def with_info() -> View:
+    """Return a view of two instances, the failed one with a 1,001-character additional info."""
+    failed = status("hpc1", "api", "1" * 64, "PENDING_STARTING_FAILED", timedelta(seconds=5))
+    payload = failed.payload.replace(
+        b'"since"', b'"additionalInfo":' + json.dumps(INFO).encode() + b',"since"'
+    )
+    return view_of(
+        replace(failed, payload=payload),
+        status("hpc1", "nginx", "0" * 64, "RUNNING_OK", timedelta(seconds=7)),
+    )
+
+
+def test_additional_info_is_cut_at_the_terminal_edge() -> None:
+    """In a terminal the ADDITIONAL INFO column ends in `…` at the right edge, one line per instance."""
+    lines = render(with_info(), width=120)
+    assert lines[4:8] == [
+        "AGENT   WORKLOAD   ID         STATE                 SUBSTATE             SINCE         ADDITIONAL INFO",
+        "─" * 120,
+        "hpc1    api        11111111   ◐ Pending             StartingFailed       5s ago        exec failed: image not found see…",
+        "hpc1    nginx      00000000   ● Running             Ok                   7s ago",
+    ]
+
+
+def test_additional_info_is_printed_whole_when_the_output_is_wide() -> None:
+    """`--once` output (4096 columns) holds the whole text, line breaks and tabs as spaces."""
+    lines = render(with_info(), width=4096)
+    whole = INFO.replace("\n", " ").replace("\t", " ")
+    assert lines[6] == (
+        "hpc1    api        11111111   ◐ Pending             StartingFailed       5s ago        "
+        + whole
+    )
+
+
+def test_a_new_state_name_does_not_move_the_columns() -> None:
+    """STATE, SUBSTATE and SINCE are as wide as their longest value, so a change never widens them."""
+    nginx = status("hpc1", "nginx", "0" * 64, "RUNNING_OK", timedelta(seconds=7))
+    before = render(view_of(nginx), width=200)
+    lost = status("hpc1", "nginx", "0" * 64, "AGENT_DISCONNECTED", timedelta(days=12, hours=5))
+    after = render(apply_all(view_of(nginx), [replace(lost, retained=False)]), width=200)
+    heading = "AGENT   WORKLOAD   ID         STATE                 SUBSTATE             SINCE         ADDITIONAL INFO"
+    assert (before[4], after[4]) == (heading, heading)
+    assert (
+        before[6]
+        == "hpc1    nginx      00000000   ● Running             Ok                   7s ago"
+    )
+    assert after[6] == (
+        "hpc1    nginx      00000000   ? AgentDisconnected   AgentDisconnected    12d 05h ago"
+    )
+
+
+def test_filters_select_instances_and_agent_lines() -> None:
+    """`--agent` keeps only those agents' lines and instances, `--state` only those states."""
+    out = StringIO()
+    selection = Selection(agents=("hpc2", "edge"), states=("RUNNING", "FAILED"))
+    screen = build_screen(every_state(), BROKER, NOW, selection=selection)
+    Console(width=200, color_system=None, file=out).print(screen)
+    assert out.getvalue().splitlines()[1:] == [
+        "AGENT         WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+        "edge (gone)   3           -           -             -",
+        "hpc2          3           -           -             -",
+        "",
+        "AGENT   WORKLOAD     ID         STATE                 SUBSTATE             SINCE         ADDITIONAL INFO",
+        "─" * 104,
+        "edge    only-state   88888888   ● Running             -                    -",
+        "hpc2    db           22222222   ✗ Failed              ExecFailed           2h 01m ago",
+        "2 workloads · 1 running · 1 failed",
+    ]
+
+
+def test_the_json_document_holds_the_selected_snapshot() -> None:
+    """The document has the bridge's topics, the selected agents and instances, with these keys."""
+    info = Received(
+        NOW, "ankaios/$bridge/info", b'{"version":"0.2.0","instances":10}', retained=True
+    )
+    view = apply_all(every_state(), [info])
+    document = snapshot_document(view, BROKER, Selection(agents=("hpc1",), states=("PENDING",)))
+    assert json.loads(format_document(document)) == {
+        "broker": BROKER,
+        "connection": "connected",
+        "stale": None,
+        "ignored": 0,
+        "bridge": {
+            "status": "online",
+            "ankaios": "connected",
+            "info": {"version": "0.2.0", "instances": 10},
+        },
+        "agents": [
+            {
+                "name": "hpc1",
+                "gone": False,
+                "workloads": 3,
+                "cpuUsage": 12,
+                "freeMemory": 8_123_456_789,
+                "tags": {"tier": "a", "zone": "front"},
+                "since": "2026-11-28T11:00:00.000Z",
+            }
+        ],
+        "instances": [
+            {
+                "agent": "hpc1",
+                "workload": "api",
+                "id": "1" * 64,
+                "state": "PENDING",
+                "substate": "PENDING_STARTING_FAILED",
+                "additionalInfo": "",
+                "since": "2026-11-28T11:56:55.000Z",
+            },
+            {
+                "agent": "hpc1",
+                "workload": "api",
+                "id": "5" * 64,
+                "state": "PENDING",
+                "substate": "PENDING_WAITING_TO_START",
+                "additionalInfo": "",
+                "since": "2026-11-28T11:59:57.000Z",
+            },
+        ],
+    }
+
+
+def test_the_json_document_shows_gone_agents_and_state_only_instances() -> None:
+    """A gone agent has null load; an instance with only its `state` topic has null sub-state and since."""
+    document = snapshot_document(
+        every_state(), BROKER, Selection(agents=("edge",), states=("RUNNING",))
+    )
+    assert document["agents"] == [
+        {
+            "name": "edge",
+            "gone": True,
+            "workloads": 3,
+            "cpuUsage": None,
+            "freeMemory": None,
+            "tags": {},
+            "since": None,
+        }
+    ]
+    assert document["instances"] == [
+        {
+            "agent": "edge",
+            "workload": "only-state",
+            "id": "8" * 64,
+            "state": "RUNNING",
+            "substate": None,
+            "additionalInfo": "",
+            "since": None,
+        }
+    ]
