@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 PROG = "ankaios-mqtt-dashboard"
+FORMATS = ("text", "json")
 DEFAULT_TIMEOUT = 10.0
 # Wide enough that no instance line is ever cut when the output goes to a file or pipe.
 PIPE_WIDTH = 4096
@@ -67,7 +68,7 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         "--once", action="store_true", help="print the retained snapshot once as text and exit"
     )
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="--once output (default text)"
+        "--format", default="text", help="what --once prints: text (default) or json"
     )
     parser.add_argument(
         "--agent", action="append", default=[], help="show only this agent (repeatable)"
@@ -89,6 +90,9 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         if not timeout > 0:
             msg = f"--timeout: {args.timeout!r} is not valid; expected a number > 0"
             raise ConfigError(msg)
+    if args.format not in FORMATS:
+        msg = f"--format: {args.format!r} is not valid; expected text or json"
+        raise ConfigError(msg)
     states = tuple(state.upper() for state in args.state)
     for given, state in zip(args.state, states, strict=True):
         if state not in STATES:
