@@ -472,3 +472,10 @@ def test_the_json_document_shows_gone_agents_and_state_only_instances() -> None:
             "since": None,
         }
     ]
+
+
+def test_an_empty_agent_filter_selects_the_unscheduled_instances() -> None:
+    """`--agent ''` shows the instances without an agent and no agent line."""
+    document = snapshot_document(every_state(), BROKER, Selection(agents=("",)))
+    assert document["agents"] == []
+    assert [i["workload"] for i in document["instances"]] == ["orphan"]  # type: ignore[attr-defined]
