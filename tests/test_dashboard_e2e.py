@@ -22,7 +22,10 @@ def test_once_shows_what_the_bridge_mirrors(tmp_path: Path, broker: Mosquitto) -
             assert_converges(sim, broker)
             result = dashboard_once(broker.host, broker.port)
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()]
+    lines = result.stdout.splitlines()
+    # The instance table starts after the agent lines (as many as this bridge publishes).
+    heading = next(index for index, line in enumerate(lines) if " WORKLOAD " in line)
+    rows = [line.split() for line in lines[heading - 1 :]]
     assert ["(not", "scheduled)", "maps", maps[:8], "○", "NotScheduled", "NotScheduled"] == rows[3][
         :7
     ]

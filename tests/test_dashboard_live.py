@@ -21,7 +21,7 @@ import pytest
 from bridge.topics import InstanceKey
 from tests.support.broker import Mosquitto
 from tests.support.mqtt import publish
-from tests.test_dashboard_once import publish_many, retained
+from tests.test_dashboard_once import agent_status, publish_many, retained
 
 ROWS, COLUMNS = 30, 120
 _CONTROL = re.compile(rb"\x1b\[([?0-9;]*)([A-Za-z])|\r|\n|\x1b")
@@ -84,13 +84,13 @@ class Terminal:
         self.master = -1
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        """Start `python -m bridge.dashboard` on a new pty."""
+    def start(self, *extra: str) -> None:
+        """Start `python -m bridge.dashboard` on a new pty, with `extra` options."""
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color"}
         argv = [sys.executable, "-m", "bridge.dashboard", "--mqtt-host", self.broker.host]
-        argv += ["--mqtt-port", str(self.broker.port), "--mqtt-reconnect-max-delay", "0.2"]
+        argv += ["--mqtt-port", str(self.broker.port), "--mqtt-reconnect-max-delay", "0.2", *extra]
         self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
         os.close(slave)
 
@@ -178,7 +178,7 @@ def test_live_table_redraws_in_place(broker: Mosquitto, terminal: Terminal) -> N
     before = len(terminal.screen.raw)
     publish_many(broker, retained(NGINX, "FAILED", "FAILED_EXEC_FAILED", timedelta(0)))
     lines = terminal.wait(lambda s: "✗ Failed" in row(s, "a1a1a1a1"), "nginx failed")
-    assert sum(line.startswith("AGENT") for line in lines) == 1
+    assert sum(line.split()[:2] == ["AGENT", "WORKLOAD"] for line in lines) == 1
     assert lines[0].endswith("· connected · bridge online · ankaios connected")
     assert lines[-1] == "2 workloads · 1 running · 1 failed"
     redraws = terminal.screen.raw[before:]
@@ -222,3 +222,32 @@ def test_live_view_follows_clears_outages_and_reconnects(
     terminal.process.send_signal(signal.SIGINT)
     assert terminal.drain_until_exit() == 0
     assert "Traceback" not in "\n".join(terminal.screen.text())
+
+
+def test_live_filters_and_agents_follow_the_broker(broker: Mosquitto, terminal: Terminal) -> None:
+    """With `--agent`, only that agent's line and instances show; long info ends at the edge; a cleared agent is gone."""
+    info = "exec failed: " + "no such image; " * 20
+    publish_many(
+        broker,
+        [
+            *retained(NGINX, "RUNNING", "RUNNING_OK", AGO),
+            *retained(DB, "FAILED", "FAILED_EXEC_FAILED", AGO, info),
+            ("ankaios/hpc1/$agent/status", agent_status("hpc1", 3, 2048, {})),
+            ("ankaios/hpc2/$agent/status", agent_status("hpc2", 40, 3 * 1024**3, {"zone": "rear"})),
+        ],
+    )
+    terminal.start("--agent", "hpc2")
+    lines = terminal.wait(lambda s: bool(row(s, "b2b2b2b2")), "the db row")
+    assert lines[1:4] == [
+        "AGENT   WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+        "hpc2    1           40%         3.0 GiB       zone=rear",
+        "",
+    ]
+    assert not row(lines, "a1a1a1a1")
+    db = row(lines, "b2b2b2b2")
+    assert (len(db), db[-16:]) == (COLUMNS, "uch image; no s…")
+    assert lines[-1] == "1 workload · 1 failed"
+
+    publish(broker.host, broker.port, "ankaios/hpc2/$agent/status", b"")
+    lines = terminal.wait(lambda s: "hpc2 (gone)" in s[2], "hpc2 gone")
+    assert lines[2] == "hpc2 (gone)   1           -           -             -"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -26,15 +27,21 @@ SCRIPT = Path(sys.executable).parent / "ankaios-mqtt-dashboard"
 
 
 def retained(
-    key: InstanceKey, state: str, substate: str, ago: timedelta
+    key: InstanceKey, state: str, substate: str, ago: timedelta, info: str | None = None
 ) -> list[tuple[str, bytes]]:
-    """Return the two retained topics the bridge publishes for one instance."""
+    """Return the two retained topics the bridge publishes for one instance.
+
+    Without `info` the status is an older bridge's, without `additionalInfo`.
+    """
     status = InstanceStatus(
         key, ExecutionState(state, substate), format_since(datetime.now(UTC) - ago)
     )
+    payload = encode_status(status)
+    if info is not None:
+        payload = json.dumps({**json.loads(payload), "additionalInfo": info}).encode()
     return [
         (instance_topic("ankaios", key, "state"), encode_state(status)),
-        (instance_topic("ankaios", key, "status"), encode_status(status)),
+        (instance_topic("ankaios", key, "status"), payload),
     ]
 
 
@@ -57,28 +64,82 @@ def publish_many(broker: Mosquitto, messages: list[tuple[str, bytes]], username:
         client.loop_stop()
 
 
+AGENT_SINCE = "2026-12-01T10:00:00.000Z"
+EXEC_FAILED = (
+    "exec failed: podman: Error: short-name resolution enforced\n  see man 5 registries.conf"
+)
+INFO = {
+    "version": "0.2.0",
+    "started": "2026-12-01T09:59:58.000Z",
+    "prefix": "ankaios",
+    "qos": 1,
+    "masks": ["workloadStates.*.*.*.state", "workloadStates.*.*.*.subState", "agents"],
+    "ankaios": "connected",
+    "instances": 5,
+    "agents": 2,
+    "counters": {
+        "events": 12,
+        "publishes": 30,
+        "clears": 0,
+        "brokerReconnects": 0,
+        "agentReconnects": 1,
+        "repairs": 0,
+    },
+}
+
+
+def agent_status(name: str, cpu: int | None, memory: int | None, tags: dict[str, str]) -> bytes:
+    """Return the `$agent/status` payload the bridge publishes for a connected agent."""
+    document = {"agent": name, "cpuUsage": cpu, "freeMemory": memory, "tags": tags}
+    return json.dumps({**document, "since": AGENT_SINCE}).encode()
+
+
 def fleet() -> list[tuple[str, bytes]]:
-    """Return a small fleet: running, failed, pending, unscheduled, state-only, bridge online."""
+    """Return a small fleet: running, failed, pending, unscheduled, state-only, agents, bridge online.
+
+    The agent `edge` has an instance but no status: it is gone.
+    """
     day = timedelta(days=5, hours=3, minutes=30)
+    api = InstanceKey("hpc1", "api", "c3" * 32)
     return [
         *retained(InstanceKey("hpc1", "nginx", "a1" * 32), "RUNNING", "RUNNING_OK", day),
         *retained(InstanceKey("hpc2", "db", "b2" * 32), "FAILED", "FAILED_EXEC_FAILED", day),
-        *retained(InstanceKey("hpc1", "api", "c3" * 32), "PENDING", "PENDING_STARTING_FAILED", day),
+        *retained(api, "PENDING", "PENDING_STARTING_FAILED", day, EXEC_FAILED),
         *retained(InstanceKey("", "batch", "d4" * 32), "NOT_SCHEDULED", "NOT_SCHEDULED", day),
         (f"ankaios/edge/cam/{'e5' * 32}/state", b"SUCCEEDED"),
+        ("ankaios/hpc1/$agent/status", agent_status("hpc1", 12, 8_123_456_789, {"zone": "front"})),
+        ("ankaios/hpc2/$agent/status", agent_status("hpc2", None, None, {})),
         ("ankaios/$bridge/status", b"online"),
         ("ankaios/$bridge/ankaios", b"connected"),
+        ("ankaios/$bridge/info", json.dumps(INFO).encode()),
     ]
 
 
+AGENT_LINES = [
+    "AGENT         WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+    "edge (gone)   1           -           -             -",
+    "hpc1          2           12%         7.6 GiB       zone=front",
+    "hpc2          1           -           -             -",
+    "",
+]
+HEADING = (
+    "AGENT             WORKLOAD   ID         STATE                 SUBSTATE             "
+    "SINCE         ADDITIONAL INFO"
+)
+API_LINE = (
+    "hpc1              api        c3c3c3c3   ◐ Pending             StartingFailed       "
+    "5d 03h ago    exec failed: podman: Error: short-name resolution enforced   see man 5 "
+    "registries.conf"
+)
 FLEET_LINES = [
-    "AGENT             WORKLOAD   ID         STATE            SUBSTATE         SINCE",
-    "─" * 84,
-    "(not scheduled)   batch      d4d4d4d4   ○ NotScheduled   NotScheduled     5d 03h ago",
-    "edge              cam        e5e5e5e5   ✓ Succeeded      -                -",
-    "hpc1              api        c3c3c3c3   ◐ Pending        StartingFailed   5d 03h ago",
-    "hpc1              nginx      a1a1a1a1   ● Running        Ok               5d 03h ago",
-    "hpc2              db         b2b2b2b2   ✗ Failed         ExecFailed       5d 03h ago",
+    *AGENT_LINES,
+    HEADING,
+    "─" * 183,
+    "(not scheduled)   batch      d4d4d4d4   ○ NotScheduled        NotScheduled         5d 03h ago",
+    "edge              cam        e5e5e5e5   ✓ Succeeded           -                    -",
+    API_LINE,
+    "hpc1              nginx      a1a1a1a1   ● Running             Ok                   5d 03h ago",
+    "hpc2              db         b2b2b2b2   ✗ Failed              ExecFailed           5d 03h ago",
     "5 workloads · 1 running · 1 pending · 1 succeeded · 1 failed · 1 not scheduled",
 ]
 
@@ -261,3 +322,159 @@ def test_publish_helper_and_dashboard_agree_on_a_cleared_instance(
     lines = capsys.readouterr().out.splitlines()
     assert not [line for line in lines if "b2b2b2b2" in line]
     assert lines[-1] == "4 workloads · 1 running · 1 pending · 1 succeeded · 1 not scheduled"
+
+
+def published_since(messages: list[tuple[str, bytes]], instance_id: str) -> str:
+    """Return the `since` of the status published for one instance."""
+    found = [
+        json.loads(payload)["since"]
+        for topic, payload in messages
+        if topic.endswith(f"/{instance_id}/status")
+    ]
+    assert len(found) == 1
+    return str(found[0])
+
+
+def test_once_json_is_one_document_of_the_whole_snapshot(
+    broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--format json` prints one JSON document: bridge topics and info, agents, instances."""
+    messages = fleet()
+    publish_many(broker, messages)
+    assert main(once(broker, "--format", "json"), {}) == 0
+    out, err = capsys.readouterr()
+    assert (out.count("\n"), err) == (1, "")
+
+    def instance(
+        agent: str, workload: str, iid: str, state: str, substate: str
+    ) -> dict[str, object]:
+        since = published_since(messages, iid)
+        info = EXEC_FAILED if workload == "api" else ""
+        return {
+            "agent": agent,
+            "workload": workload,
+            "id": iid,
+            "state": state,
+            "substate": substate,
+            "additionalInfo": info,
+            "since": since,
+        }
+
+    gone: dict[str, object] = {
+        "gone": True,
+        "cpuUsage": None,
+        "freeMemory": None,
+        "tags": {},
+        "since": None,
+    }
+    assert json.loads(out) == {
+        "broker": f"{broker.host}:{broker.port}",
+        "connection": "connected",
+        "stale": None,
+        "ignored": 0,
+        "bridge": {"status": "online", "ankaios": "connected", "info": INFO},
+        "agents": [
+            {"name": "edge", "workloads": 1, **gone},
+            {
+                "name": "hpc1",
+                "gone": False,
+                "workloads": 2,
+                "cpuUsage": 12,
+                "freeMemory": 8_123_456_789,
+                "tags": {"zone": "front"},
+                "since": AGENT_SINCE,
+            },
+            {
+                "name": "hpc2",
+                "gone": False,
+                "workloads": 1,
+                "cpuUsage": None,
+                "freeMemory": None,
+                "tags": {},
+                "since": AGENT_SINCE,
+            },
+        ],
+        "instances": [
+            instance("", "batch", "d4" * 32, "NOT_SCHEDULED", "NOT_SCHEDULED"),
+            {
+                "agent": "edge",
+                "workload": "cam",
+                "id": "e5" * 32,
+                "state": "SUCCEEDED",
+                "substate": None,
+                "additionalInfo": "",
+                "since": None,
+            },
+            instance("hpc1", "api", "c3" * 32, "PENDING", "PENDING_STARTING_FAILED"),
+            instance("hpc1", "nginx", "a1" * 32, "RUNNING", "RUNNING_OK"),
+            instance("hpc2", "db", "b2" * 32, "FAILED", "FAILED_EXEC_FAILED"),
+        ],
+    }
+
+
+def test_filters_pick_agents_and_states_in_text(
+    broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--agent` (repeatable) keeps those agents' lines and instances; `--state` any case."""
+    publish_many(broker, fleet())
+    argv = once(
+        broker, "--agent", "hpc1", "--agent", "hpc2", "--state", "running", "--state", "Failed"
+    )
+    assert main(argv, {}) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "AGENT   WORKLOADS   CPU USAGE   FREE MEMORY   TAGS",
+        "hpc1    2           12%         7.6 GiB       zone=front",
+        "hpc2    1           -           -             -",
+        "",
+        "AGENT   WORKLOAD   ID         STATE                 SUBSTATE             SINCE         ADDITIONAL INFO",
+        "─" * 102,
+        "hpc1    nginx      a1a1a1a1   ● Running             Ok                   5d 03h ago",
+        "hpc2    db         b2b2b2b2   ✗ Failed              ExecFailed           5d 03h ago",
+        "2 workloads · 1 running · 1 failed",
+    ]
+
+
+def test_filters_pick_agents_and_states_in_json(
+    broker: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The JSON document holds only the selected agents and instances."""
+    publish_many(broker, fleet())
+    assert (
+        main(once(broker, "--format", "json", "--agent", "edge", "--state", "SUCCEEDED"), {}) == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert [agent["name"] for agent in document["agents"]] == ["edge"]
+    assert [(i["agent"], i["workload"], i["state"]) for i in document["instances"]] == [
+        ("edge", "cam", "SUCCEEDED")
+    ]
+    assert main(once(broker, "--format", "json", "--state", "stopping"), {}) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (len(document["agents"]), document["instances"]) == (3, [])
+
+
+def test_a_bad_state_exits_2_naming_the_accepted_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--state` takes the execution state names; anything else is one line and exit 2."""
+    assert main(["--once", "--state", "running", "--state", "CRASHED"], {}) == 2
+    assert capsys.readouterr().err == (
+        "ankaios-mqtt-dashboard: --state: 'CRASHED' is not valid; expected one of "
+        "AGENT_DISCONNECTED, PENDING, RUNNING, STOPPING, SUCCEEDED, FAILED, NOT_SCHEDULED, "
+        "REMOVED\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--format", "yaml", "--once"],
+            "--format: 'yaml' is not valid; expected text or json",
+        ),
+        (["--format", "json"], "--format json needs --once; the live view is text"),
+    ],
+)
+def test_a_bad_format_exits_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--format` is text or json, and json only with `--once`."""
+    assert main(["--mqtt-port", str(free_port()), *argv], {}) == 2
+    assert capsys.readouterr().err == f"ankaios-mqtt-dashboard: {message}\n"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
-from bridge.dashboard.view import Instance, Status, View, apply, apply_all, stale_reason
+from bridge.dashboard.payloads import AgentStatus, Status
+from bridge.dashboard.view import Instance, View, apply, apply_all, stale_reason
 from bridge.topics import InstanceKey
 
 T0 = datetime(2026, 11, 28, 2, 11, 18, 123000, tzinfo=UTC)
@@ -20,6 +21,13 @@ STATUS = (
     b'{"state":"RUNNING","substate":"RUNNING_OK","agent":"hpc1","workload":"nginx",'
     b'"id":"' + ID.encode() + b'","since":"2026-11-28T02:11:18.123Z"}'
 )
+
+
+AGENT = (
+    b'{"agent":"hpc1","cpuUsage":12,"freeMemory":8123456789,"tags":{"zone":"front"},'
+    b'"since":"2026-12-01T10:00:00.000Z"}'
+)
+AGENT_SINCE = datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -101,6 +109,21 @@ GARBAGE = {
     "status 1 MB": (STATUS_TOPIC, b'{"state":"RUNNING","pad":"' + b"x" * 1_000_000 + b'"}'),
     "state 1 MB": (STATE_TOPIC, b"R" * 1_000_000),
     "bridge status unknown word": ("ankaios/$bridge/status", b"sleeping"),
+    "additional info not text": (
+        STATUS_TOPIC,
+        STATUS.replace(b'"since"', b'"additionalInfo":7,"since"'),
+    ),
+    "agent status not JSON": ("ankaios/hpc1/$agent/status", b"{nope"),
+    "agent status a list": ("ankaios/hpc1/$agent/status", b"[]"),
+    "agent cpu a string": ("ankaios/hpc1/$agent/status", AGENT.replace(b":12,", b':"12",')),
+    "agent cpu negative": ("ankaios/hpc1/$agent/status", AGENT.replace(b":12,", b":-1,")),
+    "agent cpu a bool": ("ankaios/hpc1/$agent/status", AGENT.replace(b":12,", b":true,")),
+    "agent memory a float": ("ankaios/hpc1/$agent/status", AGENT.replace(b"8123456789", b"1.5")),
+    "agent tag not text": ("ankaios/hpc1/$agent/status", AGENT.replace(b'"front"', b"1")),
+    "agent tags a list": ("ankaios/hpc1/$agent/status", AGENT.replace(b'{"zone":"front"}', b"[]")),
+    "agent without since": ("ankaios/hpc1/$agent/status", AGENT.split(b',"since"')[0] + b"}"),
+    "agent status 1 MB": ("ankaios/hpc1/$agent/status", b"{" + b" " * 1_000_000 + b"}"),
+    "bridge info not an object": ("ankaios/$bridge/info", b'"0.2.0"'),
 }
 
 
@@ -211,3 +234,58 @@ def test_cleared_bridge_status_is_unknown_not_stale() -> None:
     """An empty payload on the bridge status means nobody says anything: unknown, not stale."""
     view = apply(healthy(), msg("ankaios/$bridge/status", b"", 2, retained=False))
     assert (view.shown.bridge, stale_reason(view), view.shown.ignored) == ("unknown", None, 0)
+
+
+def test_agents_and_their_load_are_kept_by_name() -> None:
+    """`<agent>/$agent/status` gives the agent's load and tags; null load is unknown."""
+    idle = (
+        AGENT.replace(b"hpc1", b"hpc2").replace(b":12,", b":null,").replace(b"8123456789", b"null")
+    )
+    view = snapshot(
+        msg("ankaios/hpc1/$agent/status", AGENT), msg("ankaios/hpc2/$agent/status", idle)
+    )
+    assert view.shown.agents == {
+        "hpc1": AgentStatus(12, 8_123_456_789, (("zone", "front"),), AGENT_SINCE),
+        "hpc2": AgentStatus(None, None, (("zone", "front"),), AGENT_SINCE),
+    }
+    assert (view.shown.gone, view.shown.ignored) == (frozenset(), 0)
+
+
+def test_an_agent_cleared_while_watching_is_gone_until_it_returns() -> None:
+    """A cleared agent status marks the agent gone; a new status brings it back."""
+    view = snapshot(msg("ankaios/hpc1/$agent/status", AGENT))
+    view = apply(view, msg("ankaios/hpc1/$agent/status", b"", 1, retained=False))
+    assert (dict(view.shown.agents), view.shown.gone) == ({}, frozenset({"hpc1"}))
+    back = apply(view, msg("ankaios/hpc1/$agent/status", AGENT, 2, retained=False))
+    assert (list(back.shown.agents), back.shown.gone) == (["hpc1"], frozenset())
+    reloaded = apply_all(view, [Disconnected(at(3), "connection lost"), Connected(at(4))])
+    assert apply(reloaded, SnapshotEnd(at(4))).shown.gone == frozenset()
+
+
+def test_clearing_an_unknown_agent_changes_nothing() -> None:
+    """A clear of an agent the dashboard never saw marks nobody gone."""
+    before = healthy()
+    assert apply(before, msg("ankaios/hpc9/$agent/status", b"", retained=False)) == before
+
+
+def test_other_agent_topics_are_not_garbage() -> None:
+    """`<agent>/$agent/<other>` is a newer bridge's business: silently skipped."""
+    before = healthy()
+    assert apply(before, msg("ankaios/hpc1/$agent/metrics", b"1", retained=False)) == before
+
+
+def test_additional_info_is_kept_and_missing_means_none() -> None:
+    """The status' `additionalInfo` is kept as sent; an older bridge's status has none."""
+    with_info = STATUS.replace(b'"since"', b'"additionalInfo":"exec failed: \\u00e9\\n","since"')
+    view = snapshot(msg(STATUS_TOPIC, with_info))
+    assert view.shown.instances[KEY].status == Status(
+        "RUNNING", "RUNNING_OK", T0, "exec failed: \u00e9\n"
+    )
+    assert healthy().shown.instances[KEY].status == Status("RUNNING", "RUNNING_OK", T0, "")
+
+
+def test_the_bridge_info_document_is_kept_and_cleared() -> None:
+    """`$bridge/info` is kept as the bridge sent it; a clear forgets it."""
+    view = snapshot(msg("ankaios/$bridge/info", b'{"version":"0.2.0","counters":{"events":3}}'))
+    assert view.shown.info == {"version": "0.2.0", "counters": {"events": 3}}
+    assert apply(view, msg("ankaios/$bridge/info", b"", retained=False)).shown.info is None

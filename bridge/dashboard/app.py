@@ -15,15 +15,19 @@ from rich.live import Live
 
 from bridge.broker_options import OptionParser
 from bridge.config import ConfigError, MqttSettings, add_mqtt_arguments, mqtt_settings
+from bridge.dashboard.document import format_document, snapshot_document
 from bridge.dashboard.events import Disconnected
 from bridge.dashboard.feed import Feed, Inbox
 from bridge.dashboard.screen import build_screen
+from bridge.dashboard.selection import Selection
 from bridge.dashboard.view import View, apply_all
+from bridge.model import STATES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 PROG = "ankaios-mqtt-dashboard"
+FORMATS = ("text", "json")
 DEFAULT_TIMEOUT = 10.0
 # Wide enough that no instance line is ever cut when the output goes to a file or pipe.
 PIPE_WIDTH = 4096
@@ -44,6 +48,15 @@ class Options:
     mqtt: MqttSettings
     once: bool
     timeout: float
+    format: str
+    agents: tuple[str, ...]
+    # Upper case, as in bridge.model.STATES.
+    states: tuple[str, ...]
+
+
+def selection(options: Options) -> Selection:
+    """Return the instances and agents `--agent` and `--state` select."""
+    return Selection(options.agents, options.states)
 
 
 def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
@@ -53,6 +66,15 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     add_mqtt_arguments(parser)
     parser.add_argument(
         "--once", action="store_true", help="print the retained snapshot once as text and exit"
+    )
+    parser.add_argument(
+        "--format", default="text", help="what --once prints: text (default) or json"
+    )
+    parser.add_argument(
+        "--agent", action="append", default=[], help="show only this agent (repeatable)"
+    )
+    parser.add_argument(
+        "--state", action="append", default=[], help="show only this execution state (repeatable)"
     )
     parser.add_argument(
         "--timeout",
@@ -68,9 +90,17 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
         if not timeout > 0:
             msg = f"--timeout: {args.timeout!r} is not valid; expected a number > 0"
             raise ConfigError(msg)
+    if args.format not in FORMATS:
+        msg = f"--format: {args.format!r} is not valid; expected text or json"
+        raise ConfigError(msg)
+    states = tuple(state.upper() for state in args.state)
+    for given, state in zip(args.state, states, strict=True):
+        if state not in STATES:
+            msg = f"--state: {given!r} is not valid; expected one of {', '.join(STATES)}"
+            raise ConfigError(msg)
     client_id = f"{PROG}-{secrets.token_hex(4)}"
     settings = mqtt_settings(args, environ, default_client_id=client_id, qos=0)
-    return Options(settings, args.once, timeout)
+    return Options(settings, args.once, timeout, args.format, tuple(args.agent), states)
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
@@ -80,8 +110,10 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         console = Console(highlight=False)
         if options.once:
             return _print_once(options, console)
+        if options.format != "text":
+            return _fail(2, f"--format {options.format} needs --once; the live view is text")
         if console.is_terminal:
-            return _show_live(options.mqtt, console)
+            return _show_live(options, console)
         return _fail(2, "standard output is not a terminal; use --once for a plain-text snapshot")
     except ConfigError as err:
         return _fail(2, str(err))
@@ -96,9 +128,16 @@ def _fail(status: int, message: str) -> int:
 
 def _print_once(options: Options, console: Console) -> int:
     view = wait_for_snapshot(options.mqtt, options.timeout)
+    broker = _broker(options.mqtt)
+    if options.format == "json":
+        sys.stdout.write(
+            format_document(snapshot_document(view, broker, selection(options))) + "\n"
+        )
+        return 0
     if not console.is_terminal:
         console.width = PIPE_WIDTH
-    screen = build_screen(view, _broker(options.mqtt), datetime.now().astimezone())
+    now = datetime.now().astimezone()
+    screen = build_screen(view, broker, now, selection=selection(options))
     # The table crops its own lines; the console's crop would cost 80 ms per 10,000 rows.
     console.print(screen, crop=False)
     return 0
@@ -131,7 +170,8 @@ def _why_not(view: View, settings: MqttSettings, timeout: float) -> str:
     return f"cannot reach {where} within {timeout:g} s{cause}"
 
 
-def _show_live(settings: MqttSettings, console: Console) -> int:
+def _show_live(options: Options, console: Console) -> int:
+    settings, chosen = options.mqtt, selection(options)
     inbox = Inbox()
     view = View(settings.prefix)
     broker = _broker(settings)
@@ -145,7 +185,8 @@ def _show_live(settings: MqttSettings, console: Console) -> int:
             while True:
                 view = apply_all(view, inbox.take(TICK, GATHER))
                 now = datetime.now().astimezone()
-                live.update(build_screen(view, broker, now, console.height), refresh=True)
+                screen = build_screen(view, broker, now, console.height, chosen)
+                live.update(screen, refresh=True)
     except KeyboardInterrupt:
         return 0
 

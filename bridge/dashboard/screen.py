@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from rich.console import Group
 from rich.text import Text
 
+from bridge.dashboard.agents import agent_lines_height, build_agent_lines
+from bridge.dashboard.selection import EVERYTHING, Selection, agent_rows, select, shown_state
 from bridge.dashboard.table import LOOKS, UNKNOWN_LOOK, build_table, format_age, look
 from bridge.dashboard.view import View, stale_reason
-from bridge.model import UNKNOWN
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -22,8 +23,7 @@ def summary(view: View) -> Text:
     """Return `12 workloads · 10 running · 1 pending · 1 failed` for the shown instances."""
     counts: dict[str, int] = {}
     for instance in view.shown.instances.values():
-        status = instance.status
-        label = look(status.state if status else instance.state or UNKNOWN).counted_as
+        label = look(shown_state(instance)).counted_as
         counts[label] = counts.get(label, 0) + 1
     total = len(view.shown.instances)
     parts = [f"{total} workload{'' if total == 1 else 's'}"]
@@ -60,8 +60,24 @@ def header(view: View, broker: str, now: datetime) -> Text:
     return text
 
 
-def build_screen(view: View, broker: str, now: datetime, height: int | None = None) -> Group:
-    """Return header, table and summary; with `height`, the table is cut to fit it."""
-    limit = None if height is None else max(1, height - CHROME_LINES)
-    table = build_table(view, now, limit, dim=stale_reason(view) is not None)
-    return Group(header(view, broker, now), table, summary(view))
+def build_screen(
+    view: View,
+    broker: str,
+    now: datetime,
+    height: int | None = None,
+    selection: Selection = EVERYTHING,
+) -> Group:
+    """Return header, agents, instance table and summary of the selected instances and agents.
+
+    With `height`, agents and instances are cut to fit it; the agents get at most half.
+    """
+    agents = agent_rows(view.shown, selection)
+    selected = select(view, selection)
+    agent_limit = limit = None
+    if height is not None:
+        room = height - CHROME_LINES
+        agent_limit = max(1, room // 2 - 3)
+        limit = max(1, room - agent_lines_height(len(agents), agent_limit))
+    table = build_table(selected, now, limit, dim=stale_reason(view) is not None)
+    agent_lines = build_agent_lines(agents, agent_limit)
+    return Group(header(view, broker, now), agent_lines, table, summary(selected))

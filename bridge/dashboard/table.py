@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 
-from bridge.model import UNKNOWN
+from bridge.model import SUBSTATES, UNKNOWN
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from bridge.dashboard.view import View
 
 NOT_SCHEDULED_AGENT = "(not scheduled)"
-COLUMNS = ("AGENT", "WORKLOAD", "ID", "STATE", "SUBSTATE", "SINCE")
+COLUMNS = ("AGENT", "WORKLOAD", "ID", "STATE", "SUBSTATE", "SINCE", "ADDITIONAL INFO")
 SHORT_ID = 8
 GAP = "   "
 
@@ -112,7 +112,8 @@ class InstanceTable:
                 zip(lines, row_styles, strict=True)
             ):
                 outer = row_styles[0] if index == 0 else base
-                segments = [Segment(left, outer), Segment(state, style), Segment(right, outer)]
+                end = right if index == 1 else _cut(left + state, right, options.max_width)
+                segments = [Segment(left, outer), Segment(state, style), Segment(end, outer)]
                 yield from Segment.adjust_line_length(segments, options.max_width, pad=False)
                 yield _NEWLINE
         elif console.color_system is None:
@@ -137,7 +138,9 @@ class InstanceTable:
         """Return header, rule and rows split around the STATE cell, and the full width."""
         columns = list(zip(COLUMNS, *self.lines, strict=True))
         sizes = [_widths(column) for column in columns]
-        widths = [max(column_sizes) for column_sizes in sizes]
+        widths = [
+            max(*column_sizes, least) for column_sizes, least in zip(sizes, MIN_WIDTHS, strict=True)
+        ]
         full = sum(widths) + len(GAP) * (len(widths) - 1)
         # Padded a column at a time, as comprehensions keep 10,000 rows fast; the
         # last column is not padded, so no line ends in blanks.
@@ -147,7 +150,11 @@ class InstanceTable:
         ]
         padded.append(list(columns[-1]))
         lines = [
-            (GAP.join(row[:_STATE]) + GAP, row[_STATE], GAP + GAP.join(row[_STATE + 1 :]))
+            (
+                GAP.join(row[:_STATE]) + GAP,
+                row[_STATE],
+                (GAP + GAP.join(row[_STATE + 1 :])).rstrip(),
+            )
             for row in zip(*padded, strict=True)
         ]
         lines.insert(1, (("-" if ascii_only else "─") * full, "", ""))
@@ -156,6 +163,39 @@ class InstanceTable:
 
 _STATE = COLUMNS.index("STATE")
 _NEWLINE = Segment.line()
+
+
+def _cut(start: str, right: str, width: int) -> str:
+    """Return `right` cut with `…` so that the line ends at `width` (the info column is cut)."""
+    room = width - cell_len(start) - 1
+    if room < 0 or cell_len(start) + cell_len(right) <= width:
+        return right
+    return set_cell_size(right, room) + "…"
+
+
+def _one_line(text: str) -> str:
+    """Return the text with line breaks and control characters as spaces: a row never wraps."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else " " for char in text)
+
+
+def _min_widths() -> tuple[int, ...]:
+    """Return the smallest width of each column, so that no state appearing widens the table.
+
+    STATE and SUBSTATE are as wide as the longest name there is, SINCE as wide as
+    any age up to 99 days; only the names of agents, workloads and the info vary.
+    """
+    states = [f"{shown.glyph} {shown.name}" for shown in (*LOOKS.values(), UNKNOWN_LOOK)]
+    substates = [substate_name(state, sub) for state, subs in SUBSTATES.items() for sub in subs]
+    least = dict.fromkeys(COLUMNS, 0)
+    least["STATE"] = max(map(cell_len, states))
+    least["SUBSTATE"] = max(map(len, (*substates, substate_name(UNKNOWN, UNKNOWN))))
+    least["SINCE"] = len("23h 59m ago")
+    return tuple(least.values())
+
+
+MIN_WIDTHS = _min_widths()
 
 
 def _widths(texts: tuple[str, ...]) -> list[int]:
@@ -172,6 +212,7 @@ def build_table(
 
     With `limit`, only that many rows and a `… N more` line. An instance without
     its `status` topic shows the `state` topic's state and `-` for sub-state and age.
+    A line wider than the terminal ends in `…`: only ADDITIONAL INFO is ever that long.
     """
     instances = view.shown.instances
     lines = []
@@ -184,10 +225,13 @@ def build_table(
         if status is not None:
             state, style, substate = state_cells(status.state, status.substate)
             age = format_age(status.since, now)
+            info = _one_line(status.additional_info)
         else:
             state, style, substate = state_cells(instance.state or UNKNOWN, None)
             age = "-"
+            info = ""
         agent = key.agent or NOT_SCHEDULED_AGENT
-        lines.append((agent, key.workload, key.instance_id[:SHORT_ID], state, substate, age))
+        short = key.instance_id[:SHORT_ID]
+        lines.append((agent, key.workload, short, state, substate, age, info))
         styles.append(style)
     return InstanceTable(tuple(lines), tuple(styles), len(instances) - len(lines), dim)

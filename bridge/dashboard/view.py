@@ -8,7 +8,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
-from bridge.model import STATES, SUBSTATES, UNKNOWN, decode_status
+from bridge.dashboard.payloads import (
+    AgentStatus,
+    Status,
+    decode_agent,
+    decode_info,
+    decode_state,
+    decode_status,
+)
 from bridge.topics import BRIDGE_LEVEL, STATE_LEAF, InstanceKey, bridge_topic, parse_instance_topic
 
 if TYPE_CHECKING:
@@ -16,25 +23,18 @@ if TYPE_CHECKING:
 
     from bridge.dashboard.events import Event
 
-# A real `status` document is about 200 bytes; anything far bigger is a rogue
-# publisher, and refusing it before json.loads keeps a 1 MB payload cheap.
-MAX_PAYLOAD = 4096
-_STATE_NAMES = frozenset((*STATES, UNKNOWN))
+# A real `status` document is about 200 bytes, up to 12 KB with 1,000 characters
+# of additional info that JSON escapes; anything far bigger is a rogue publisher,
+# and refusing it before json.loads keeps a 1 MB payload cheap.
+MAX_PAYLOAD = 16384
+AGENT_LEVEL = "$agent"
+AGENT_LEAF = "status"
 _BRIDGE_STATES = {b"online": "online", b"offline": "offline"}
 _ANKAIOS_STATES = {b"connected": "connected", b"disconnected": "disconnected"}
 BRIDGE_OFFLINE = "bridge offline"
 ANKAIOS_DISCONNECTED = "bridge disconnected from Ankaios"
 
 Connection = Literal["connecting", "connected", "reconnecting"]
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    """The decoded `status` topic of one instance."""
-
-    state: str
-    substate: str
-    since: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,13 @@ class Tree:
     """The retained tree under the prefix as received on one connection."""
 
     instances: Mapping[InstanceKey, Instance] = field(default_factory=lambda: MappingProxyType({}))
+    # Connected agents by name, from `<agent>/$agent/status`.
+    agents: Mapping[str, AgentStatus] = field(default_factory=lambda: MappingProxyType({}))
+    # Agents whose status was cleared while the dashboard watched: they disconnected.
+    # A new snapshot forgets them, as the broker does.
+    gone: frozenset[str] = frozenset()
+    # `$bridge/info` as the bridge sent it; None while there is none.
+    info: Mapping[str, object] | None = None
     bridge: str = "unknown"
     bridge_retained: bool = True
     # `$bridge/ankaios`: whether the bridge holds a live Ankaios subscription.
@@ -111,7 +118,9 @@ class _Draft:
         self.tree = view.loading if view.loading is not None else view.shown
         self.status_topic = bridge_topic(view.prefix, "status")
         self.ankaios_topic = bridge_topic(view.prefix, "ankaios")
+        self.info_topic = bridge_topic(view.prefix, "info")
         self.bridge_head = f"{view.prefix}/{BRIDGE_LEVEL}/"
+        self.prefix_head = f"{view.prefix}/"
 
     def apply(self, event: Event) -> None:
         if isinstance(event, Received):
@@ -147,10 +156,47 @@ class _Draft:
             self._receive_bridge(payload, event.retained)
         elif topic == self.ankaios_topic:
             self._receive_ankaios(payload, event.retained)
+        elif topic == self.info_topic:
+            self._receive_info(payload)
         elif topic.startswith(self.bridge_head):
             return  # the bridge's other topics are not the dashboard's business
+        elif (agent := self._agent_of(topic)) is not None:
+            self._receive_agent(agent, topic, payload)
         else:
             self._receive_instance(topic, payload)
+
+    def _agent_of(self, topic: str) -> str | None:
+        """Return the agent of a `<prefix>/<agent>/$agent/...` topic, None for other shapes."""
+        if not topic.startswith(self.prefix_head):
+            return None
+        agent, _, rest = topic[len(self.prefix_head) :].partition("/")
+        return agent if agent and rest.partition("/")[0] == AGENT_LEVEL else None
+
+    def _receive_agent(self, agent: str, topic: str, payload: bytes) -> None:
+        if topic != f"{self.prefix_head}{agent}/{AGENT_LEVEL}/{AGENT_LEAF}":
+            return  # another topic of the agent's: the bridge's business, as for $bridge
+        status = decode_agent(payload)
+        if status is None:
+            self._ignore()
+            return
+        self._settle_tree()
+        agents = dict(self.tree.agents)
+        gone = set(self.tree.gone)
+        if status:
+            agents[agent] = status
+            gone.discard(agent)
+        elif agents.pop(agent, None) is not None:
+            gone.add(agent)
+        tree = replace(self.tree, agents=MappingProxyType(agents), gone=frozenset(gone))
+        self._put_tree(tree)
+
+    def _receive_info(self, payload: bytes) -> None:
+        info = decode_info(payload)
+        if info is None:
+            self._ignore()
+            return
+        self._settle_tree()
+        self._put_tree(replace(self.tree, info=info or None))
 
     def _receive_bridge(self, payload: bytes, retained: bool) -> None:
         if payload and payload not in _BRIDGE_STATES:
@@ -177,10 +223,10 @@ class _Draft:
         current = self.tree.instances if self.instances is None else self.instances
         old = current.get(key, Instance())
         if leaf == STATE_LEAF:
-            state = _decode_state(payload)
+            state = decode_state(payload)
             new = None if state is None else replace(old, state=state or None)
         else:
-            status = _decode_status(payload)
+            status = decode_status(payload)
             new = None if status is None else replace(old, status=status or None)
         if new is None:
             self._ignore()
@@ -225,38 +271,3 @@ def _transition(view: View, event: Connected | Disconnected | SnapshotEnd) -> Vi
     if view.loading is None:
         return view
     return replace(view, shown=view.loading, loading=None, snapshots=view.snapshots + 1)
-
-
-def _decode_state(payload: bytes) -> str | None:
-    """Return the state name, "" for a clear, or None for garbage."""
-    try:
-        text = payload.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if text and text not in _STATE_NAMES:
-        return None
-    return text
-
-
-def _decode_status(payload: bytes) -> Status | Literal[""] | None:
-    """Return the status, "" for a clear, or None for garbage."""
-    if not payload:
-        return ""
-    try:
-        decoded = decode_status(payload)
-    except (RecursionError, ValueError):  # deeply nested JSON, overlong integers
-        return None
-    if decoded is None or decoded.state not in _STATE_NAMES:
-        return None
-    if decoded.substate != UNKNOWN and decoded.substate not in SUBSTATES.get(decoded.state, ()):
-        return None
-    since = _parse_since(decoded.since)
-    return None if since is None else Status(decoded.state, decoded.substate, since)
-
-
-def _parse_since(text: str) -> datetime | None:
-    try:
-        since = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return since if since.tzinfo is not None else None

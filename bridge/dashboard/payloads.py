@@ -1,0 +1,119 @@
+"""Decoders of the retained payloads the dashboard reads: each returns None for garbage (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+from bridge.model import STATES, SUBSTATES, UNKNOWN
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+STATE_NAMES = frozenset((*STATES, UNKNOWN))
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The decoded `status` topic of one instance."""
+
+    state: str
+    substate: str
+    since: datetime
+    # Older bridges send no `additionalInfo`: the same as none.
+    additional_info: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """The decoded `<agent>/$agent/status` topic: the agent's load as its last report gave it."""
+
+    cpu_usage: int | None
+    free_memory: int | None
+    tags: tuple[tuple[str, str], ...]
+    since: datetime
+
+
+def decode_state(payload: bytes) -> str | None:
+    """Return the state name, "" for a clear, or None for garbage."""
+    try:
+        text = payload.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if text and text not in STATE_NAMES:
+        return None
+    return text
+
+
+def decode_status(payload: bytes) -> Status | Literal[""] | None:
+    """Return the status, "" for a clear, or None for garbage."""
+    if not payload:
+        return ""
+    document = _object(payload)
+    if document is None:
+        return None
+    state, substate = document.get("state"), document.get("substate")
+    info = document.get("additionalInfo", "")
+    if not (isinstance(state, str) and isinstance(substate, str) and isinstance(info, str)):
+        return None
+    if state not in STATE_NAMES:
+        return None
+    if substate != UNKNOWN and substate not in SUBSTATES.get(state, ()):
+        return None
+    since = parse_since(document.get("since"))
+    return None if since is None else Status(state, substate, since, info)
+
+
+def decode_agent(payload: bytes) -> AgentStatus | Literal[""] | None:
+    """Return the agent's status, "" for a clear, or None for garbage."""
+    if not payload:
+        return ""
+    document = _object(payload)
+    if document is None:
+        return None
+    cpu, memory = document.get("cpuUsage"), document.get("freeMemory")
+    tags = document.get("tags", {})
+    since = parse_since(document.get("since"))
+    if since is None or not (_count(cpu) and _count(memory) and isinstance(tags, dict)):
+        return None
+    pairs = tuple(sorted(tags.items()))
+    if not all(isinstance(value, str) for _, value in pairs):
+        return None
+    return AgentStatus(cpu, memory, pairs, since)  # type: ignore[arg-type]
+
+
+def decode_info(payload: bytes) -> Mapping[str, object] | Literal[""] | None:
+    """Return the bridge's `info` document as sent, "" for a clear, or None for garbage."""
+    if not payload:
+        return ""
+    document = _object(payload)
+    return None if document is None else MappingProxyType(document)
+
+
+def parse_since(text: object) -> datetime | None:
+    """Return an ISO-8601 time with a time zone, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return since if since.tzinfo is not None else None
+
+
+def _count(value: object) -> bool:
+    """Tell whether `value` is null or a non-negative integer (bool is no number here)."""
+    return value is None or (type(value) is int and value >= 0)
+
+
+def _object(payload: bytes) -> dict[str, object] | None:
+    try:
+        document = json.loads(payload)
+    except (ValueError, RecursionError):
+        # Anyone who may write under the prefix can publish deeply nested JSON or
+        # numbers too long to convert: not a document, never a crash.
+        return None
+    return document if isinstance(document, dict) else None
