@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from bridge.config import BridgeSettings, ConfigError, load_settings
+from bridge.config import BridgeSettings, load_settings
 from bridge.inputs import Stop
 from bridge.mirror import Mirror
+from bridge.options import ConfigError
 from bridge.owner import Owner
 from bridge.publisher import BrokerLink
 from bridge.source import AnkaiosSource, SourceSettings

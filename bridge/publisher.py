@@ -12,7 +12,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge.config import MqttSettings
+from bridge.broker_options import MqttSettings
 from bridge.connection import Will, create_client, describe_settings, warn_if_insecure
 from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced, Input
 from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE

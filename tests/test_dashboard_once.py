@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.config import MqttSettings
+from bridge.broker_options import MqttSettings
 from bridge.dashboard import main
 from bridge.dashboard.app import wait_for_snapshot
 from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status, format_since
@@ -225,7 +225,7 @@ def test_refused_credentials_exit_1_at_once(capsys: pytest.CaptureFixture[str]) 
         (["--timeout", "0"], "--timeout: '0' is not valid; expected a number > 0"),
         (
             ["--mqtt-port", "http"],
-            "--mqtt-port / MQTT_PORT: 'http' is not valid; expected an integer >= 1",
+            "--mqtt-port / MQTT_PORT: 'http' is not valid; expected an integer from 1 to 65535",
         ),
         (
             ["--topic-prefix", "a/#"],

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ConfigError, MqttSettings, load_settings
+from bridge.broker_options import MqttSettings
+from bridge.config import load_settings
 from bridge.connection import create_client, describe_settings
+from bridge.options import ConfigError
 from bridge.publisher import BrokerLink
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from bridge.config import MqttSettings
+    from bridge.broker_options import MqttSettings
     from bridge.dashboard.events import Event
 
 _FIRST_RETRY = 0.1
