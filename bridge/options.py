@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -67,7 +67,8 @@ class Repeated:
     shown: str
     metavar: str
 
-    env = None
+    # Flag only; declared so that tables can name any option's variable alike.
+    env: ClassVar[None] = None
 
     @property
     def names(self) -> str:
@@ -166,17 +167,17 @@ def _invalid(accepted: str) -> RejectedError:
 
 def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """Return a parser of integers from `minimum` (to `maximum`)."""
-    accepted = f"an integer >= {minimum}"
-    if maximum is not None:
-        accepted = f"an integer from {minimum} to {maximum}"
+    at_least = f"an integer >= {minimum}"
 
     def parse(text: str) -> int:
         try:
             number = int(text)
         except ValueError:
-            raise _invalid(accepted) from None
-        if number < minimum or (maximum is not None and number > maximum):
-            raise _invalid(accepted)
+            raise _invalid(at_least) from None
+        if number < minimum:
+            raise _invalid(at_least)
+        if maximum is not None and number > maximum:
+            raise _invalid(f"an integer from {minimum} to {maximum}")
         return number
 
     return parse

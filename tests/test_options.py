@@ -40,14 +40,14 @@ SAMPLES: dict[str, tuple[str, str, Any, Any]] = {
 
 # Per option: a value it refuses and the tail of the message after `--flag / VAR: 'value' `.
 REFUSED: dict[str, tuple[str, str]] = {
-    "--mqtt-port": ("0", "is not valid; expected an integer from 1 to 65535"),
+    "--mqtt-port": ("0", "is not valid; expected an integer >= 1"),
+    "--mqtt-keepalive": ("0", "is not valid; expected an integer >= 1"),
     "--topic-prefix": ("/ank", "must not start or end with '/'"),
     "--mqtt-tls": ("maybe", "is not valid; expected one of 1, true, yes, on, 0, false, no, off"),
     "--mqtt-tls-insecure": (
         "2",
         "is not valid; expected one of 1, true, yes, on, 0, false, no, off",
     ),
-    "--mqtt-keepalive": ("1.5", "is not valid; expected an integer >= 1"),
     "--mqtt-reconnect-max-delay": ("0", "is not valid; expected a number >= 0.1"),
     "--mqtt-qos": ("2", "is not valid; expected 0 or 1"),
     "--log-level": ("TRACE", "is not valid; expected one of DEBUG, INFO, WARNING, ERROR"),
