@@ -13,11 +13,12 @@ from types import FrameType
 import bridge
 from bridge.broker_link import BrokerLink
 from bridge.clock import utc_now
-from bridge.config import BridgeSettings, ConfigError, load_settings
+from bridge.config import BridgeSettings, load_settings
 from bridge.info import BridgeFacts
 from bridge.inputs import Stop
 from bridge.mirror import Mirror
 from bridge.model import format_since
+from bridge.options import ConfigError
 from bridge.owner import Owner
 from bridge.source import AnkaiosSource, SourceSettings
 from bridge.transport import ControlInterfaceError

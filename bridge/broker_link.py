@@ -17,7 +17,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge.config import MqttSettings
+from bridge.broker_options import MqttSettings
 from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced, Input
 from bridge.mqtt_client import Will, create_client, describe_settings, release, warn_if_insecure
 from bridge.publish_window import WAIT, PublishWindow

@@ -16,8 +16,9 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from bridge.broker_options import ConfigError, OptionParser, add_mqtt_arguments, mqtt_settings
+from bridge.broker_options import add_mqtt_arguments, mqtt_settings
 from bridge.mqtt_client import create_client, why
+from bridge.options import ConfigError, OptionParser
 from bridge.reconcile import ONLINE
 from bridge.topics import bridge_topic
 

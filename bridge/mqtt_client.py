@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.config import ConfigError, MqttSettings, TlsSettings
+from bridge.broker_options import MqttSettings, TlsSettings
+from bridge.options import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

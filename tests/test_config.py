@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ConfigError, load_settings
+from bridge.config import load_settings
+from bridge.options import ConfigError
 
 
 def test_defaults() -> None:
@@ -23,6 +24,7 @@ def test_defaults() -> None:
     # A lost agent is waited for as long as it takes; a silent server is noticed in 10 s.
     assert settings.agent_reconnect_timeout == 0.0
     assert (settings.request_timeout, settings.probe_interval) == (5.0, 5.0)
+    assert (settings.agent_status_interval, settings.info_interval) == (10.0, 60.0)
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -46,6 +48,8 @@ def test_every_environment_twin_is_read() -> None:
         "ANKAIOS_AGENT_RECONNECT_TIMEOUT": "9",
         "ANKAIOS_REQUEST_TIMEOUT": "2",
         "ANKAIOS_PROBE_INTERVAL": "3",
+        "AGENT_STATUS_INTERVAL": "0",
+        "INFO_INTERVAL": "30",
         "MQTT_RECONNECT_MAX_DELAY": "0.5",
         "MQTT_KEEPALIVE": "5",
         "MQTT_USERNAME": "bridge",
@@ -59,6 +63,7 @@ def test_every_environment_twin_is_read() -> None:
     assert (settings.resync_interval, settings.handshake_timeout) == (5.0, 1.5)
     assert settings.agent_reconnect_timeout == 9.0
     assert (settings.request_timeout, settings.probe_interval) == (2.0, 3.0)
+    assert (settings.agent_status_interval, settings.info_interval) == (0.0, 30.0)
     assert settings.mqtt.reconnect_max_delay == 0.5
     assert settings.mqtt.keepalive == 5
     assert (settings.mqtt.username, settings.mqtt.password) == ("bridge", "s3cret")
@@ -85,13 +90,13 @@ def test_tls_moves_the_default_port() -> None:
         (
             [],
             {"MQTT_PORT": "70000"},
-            "--mqtt-port / MQTT_PORT: 70000 is not valid; expected 1 to 65535",
+            "--mqtt-port / MQTT_PORT: '70000' is not valid; expected an integer from 1 to 65535",
         ),
-        ([], {"MQTT_QOS": "2"}, "--mqtt-qos / MQTT_QOS: 2 is not valid; expected 0 or 1"),
+        ([], {"MQTT_QOS": "2"}, "--mqtt-qos / MQTT_QOS: '2' is not valid; expected 0 or 1"),
         (
             [],
             {"LOG_LEVEL": "loud"},
-            "--log-level / LOG_LEVEL: 'LOUD' is not valid; expected one of DEBUG, INFO, WARNING, ERROR",
+            "--log-level / LOG_LEVEL: 'loud' is not valid; expected one of DEBUG, INFO, WARNING, ERROR",
         ),
         (
             [],

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.config import MqttSettings
+from bridge.broker_options import MqttSettings
 from bridge.dashboard import main
 from bridge.dashboard.app import wait_for_snapshot
 from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status, format_since

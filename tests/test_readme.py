@@ -1,4 +1,4 @@
-"""README's configuration table tells the truth: every flag and its environment twin, no more."""
+"""README's configuration tables tell the truth: every option with its twin and default, no more."""
 
 from __future__ import annotations
 
@@ -6,48 +6,72 @@ import argparse
 import re
 from pathlib import Path
 
+from bridge import option_tables as table
 from bridge.config import build_parser
+from bridge.options import Declared
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _CODE = re.compile(r"`([^`]+)`")
-_TWIN = re.compile(r"\(([A-Z][A-Z0-9_]+)")
+_DASHBOARD = "### Dashboard options"
+
+Row = tuple[str | None, str | None]
 
 
-def documented() -> dict[str, str]:
-    """Return flag -> environment variable from README's configuration table."""
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    pairs: dict[str, str] = {}
-    for line in section.splitlines():
+def _section() -> str:
+    return README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+
+def documented(part: str) -> dict[Row, str]:
+    """Return (flag, variable) -> default as a README table lists them (None: there is none)."""
+    rows: dict[Row, str] = {}
+    for line in part.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 4 or not cells[0].startswith("`--"):
+        if len(cells) < 4:
             continue
-        flags, twins = _CODE.findall(cells[0]), _CODE.findall(cells[1])
-        assert len(flags) == len(twins), line
-        pairs.update(zip(flags, twins, strict=True))
-    return pairs
-
-
-def implemented() -> dict[str, str]:
-    """Return flag -> environment variable as the bridge's parser declares them in its help."""
-    pairs: dict[str, str] = {}
-    for action in build_parser()._actions:
-        if action.help in (None, argparse.SUPPRESS) or not action.option_strings:
+        flags: list[str | None] = list(_CODE.findall(cells[0]))
+        twins: list[str | None] = list(_CODE.findall(cells[1]))
+        if not flags and not twins:
             continue
-        if isinstance(action, argparse._HelpAction):
-            continue
-        twin = _TWIN.search(action.help)
-        assert twin is not None, f"{action.option_strings[0]} names no environment variable"
-        pairs[action.option_strings[0]] = twin.group(1)
-    return pairs
+        flags = flags or [None] * len(twins)
+        twins = twins or [None] * len(flags)
+        for flag, twin in zip(flags, twins, strict=True):
+            rows[flag, twin] = cells[2].replace("`", "")
+    return rows
 
 
-def test_readme_lists_exactly_the_bridge_flags_and_their_variables() -> None:
-    """Every flag of the bridge is in README's table with its environment twin, and the table lists nothing else."""
-    assert documented() == implemented()
+def declared(options: tuple[Declared, ...]) -> dict[Row, str]:
+    """Return (flag, variable) -> default as the option table declares them."""
+    return {(option.flag, option.env): option.shown_default for option in options}
+
+
+def test_readme_lists_exactly_the_bridge_options() -> None:
+    """README's bridge table lists every bridge option with its variable and default, and nothing else."""
+    bridge_part = _section().split(_DASHBOARD, 1)[0]
+    assert documented(bridge_part) == declared(table.BRIDGE_OPTIONS)
+
+
+def test_readme_lists_exactly_the_dashboard_options() -> None:
+    """README's dashboard table lists every option of the dashboard's own, with its default, and nothing else."""
+    dashboard_part = _section().split(_DASHBOARD, 1)[1]
+    assert documented(dashboard_part) == declared(table.DASHBOARD_OWN_OPTIONS)
+
+
+def test_the_bridge_parser_accepts_exactly_the_table() -> None:
+    """The bridge's flags are the table's, and each help text ends with its variable and default."""
+    helps = {
+        action.option_strings[0]: action.help
+        for action in build_parser()._actions
+        if action.help not in (None, argparse.SUPPRESS)
+        and not isinstance(action, argparse._HelpAction)
+    }
+    flagged = {option.flag: option for option in table.BRIDGE_OPTIONS if option.flag is not None}
+    assert set(helps) == set(flagged)
+    for flag, option in flagged.items():
+        assert str(helps[flag]).endswith(f"({option.env}, default {option.shown_default})")
 
 
 def test_the_password_has_a_variable_and_no_flag() -> None:
     """MQTT_PASSWORD is documented as a variable without a flag (a flag would show in ps)."""
-    section = README.read_text().split("## Configuration", 1)[1]
-    assert "| | `MQTT_PASSWORD` |" in section
-    assert "--mqtt-password" not in implemented()
+    assert "| | `MQTT_PASSWORD` |" in _section()
+    assert (None, "MQTT_PASSWORD") in declared(table.BRIDGE_OPTIONS)
+    assert "--mqtt-password" not in {option.flag for option in table.BRIDGE_OPTIONS}

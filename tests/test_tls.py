@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from bridge.broker_link import BrokerLink
-from bridge.config import ConfigError, MqttSettings, load_settings
+from bridge.broker_options import MqttSettings
+from bridge.config import load_settings
 from bridge.mqtt_client import create_client, describe_settings
+from bridge.options import ConfigError
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import free_port

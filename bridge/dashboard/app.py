@@ -13,22 +13,20 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.live import Live
 
-from bridge.broker_options import OptionParser
-from bridge.config import ConfigError, MqttSettings, add_mqtt_arguments, mqtt_settings
+from bridge import option_tables as table
+from bridge.broker_options import MqttSettings, add_mqtt_arguments, mqtt_settings
 from bridge.dashboard.document import format_document, snapshot_document
 from bridge.dashboard.events import Disconnected
 from bridge.dashboard.feed import Feed, Inbox
 from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
 from bridge.dashboard.view import View, apply_all
-from bridge.model import STATES
+from bridge.options import ConfigError, OptionParser, add_options, value, values
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-PROG = "ankaios-mqtt-dashboard"
-FORMATS = ("text", "json")
-DEFAULT_TIMEOUT = 10.0
+PROG = table.DASHBOARD_PROG
 # Wide enough that no instance line is ever cut when the output goes to a file or pipe.
 PIPE_WIDTH = 4096
 TICK = 1.0  # the SINCE column counts seconds
@@ -48,10 +46,11 @@ class Options:
     mqtt: MqttSettings
     once: bool
     timeout: float
-    format: str
-    agents: tuple[str, ...]
-    # Upper case, as in bridge.model.STATES.
-    states: tuple[str, ...]
+    # "text" or "json".
+    format: str = table.FORMAT.default
+    # Empty: every agent, every execution state (names upper-case).
+    agents: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
 
 
 def selection(options: Options) -> Selection:
@@ -63,44 +62,18 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     """Return the options: flag beats environment beats default, as for the bridge."""
     # The bridge's parser: abbreviated flags are refused here too.
     parser = OptionParser(PROG, "Show the Ankaios workload states held by the broker.")
-    add_mqtt_arguments(parser)
-    parser.add_argument(
-        "--once", action="store_true", help="print the retained snapshot once as text and exit"
-    )
-    parser.add_argument(
-        "--format", default="text", help="what --once prints: text (default) or json"
-    )
-    parser.add_argument(
-        "--agent", action="append", default=[], help="show only this agent (repeatable)"
-    )
-    parser.add_argument(
-        "--state", action="append", default=[], help="show only this execution state (repeatable)"
-    )
-    parser.add_argument(
-        "--timeout",
-        help=f"seconds --once waits for the broker and the snapshot (default {DEFAULT_TIMEOUT:g})",
-    )
+    add_mqtt_arguments(parser, client_id=f"{PROG}-<random hex>")
+    add_options(parser, table.DASHBOARD_OWN_OPTIONS)
     args = parser.parse_args(list(argv))
-    timeout = DEFAULT_TIMEOUT
-    if args.timeout is not None:
-        try:
-            timeout = float(args.timeout)
-        except ValueError:
-            timeout = 0.0
-        if not timeout > 0:
-            msg = f"--timeout: {args.timeout!r} is not valid; expected a number > 0"
-            raise ConfigError(msg)
-    if args.format not in FORMATS:
-        msg = f"--format: {args.format!r} is not valid; expected text or json"
-        raise ConfigError(msg)
-    states = tuple(state.upper() for state in args.state)
-    for given, state in zip(args.state, states, strict=True):
-        if state not in STATES:
-            msg = f"--state: {given!r} is not valid; expected one of {', '.join(STATES)}"
-            raise ConfigError(msg)
     client_id = f"{PROG}-{secrets.token_hex(4)}"
-    settings = mqtt_settings(args, environ, default_client_id=client_id, qos=0)
-    return Options(settings, args.once, timeout, args.format, tuple(args.agent), states)
+    return Options(
+        mqtt=mqtt_settings(args, environ, default_client_id=client_id, qos=0),
+        once=value(table.ONCE, args, environ),
+        timeout=value(table.TIMEOUT, args, environ),
+        format=value(table.FORMAT, args, environ),
+        agents=values(table.AGENTS, args),
+        states=values(table.STATES_SHOWN, args),
+    )
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:

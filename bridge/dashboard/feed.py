@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from bridge.config import MqttSettings
+    from bridge.broker_options import MqttSettings
     from bridge.dashboard.events import Event
 
 _JOIN_TIMEOUT = 2.0
