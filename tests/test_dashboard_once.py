@@ -458,7 +458,7 @@ def test_a_bad_state_exits_2_naming_the_accepted_ones(capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == (
         "ankaios-mqtt-dashboard: --state: 'CRASHED' is not valid; expected one of "
         "AGENT_DISCONNECTED, PENDING, RUNNING, STOPPING, SUCCEEDED, FAILED, NOT_SCHEDULED, "
-        "REMOVED\n"
+        "REMOVED, UNKNOWN\n"
     )
 
 
