@@ -78,12 +78,13 @@ def test_demo_runs_and_serves_its_final_state_until_sigterm(
     running.append(proc)
     proc.wait_line("scenario finished")
     assert stat.S_ISFIFO((directory / "output").stat().st_mode)
-    assert sum(line.startswith("[") for line in proc.seen) == 44
+    assert sum(line.startswith("[") for line in proc.seen) == 52
     monkeypatch.setattr(ControlInterface, "ANKAIOS_CONTROL_INTERFACE_BASE_PATH", str(directory))
     with Ankaios() as client:
         states = client.get_state(["workloadStates"]).get_workload_states().get_as_dict()
     assert sorted(states) == ["", "hpc1", "hpc2", "infotainment"]
     assert sorted(states["hpc2"]) == ["map_updater", "navigation"]
+    assert "telemetry_uploader" in states["hpc1"]  # still retrying its create
     assert len(states["hpc2"]["navigation"]) == 1  # the old config's instance is gone
     assert "voice_assistant" not in states["infotainment"]
     assert proc.stop(signal.SIGTERM) == 0

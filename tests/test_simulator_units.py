@@ -225,7 +225,7 @@ def test_decode_rejects_bytes_that_are_no_protobuf() -> None:
 
 
 def test_bundled_demo_scenario_is_a_realistic_vehicle() -> None:
-    """The demo has three agents, eight workloads and every lifecycle the bridge must show."""
+    """The demo has three tagged agents, nine workloads, load reports and every lifecycle to show."""
     demo = load_scenario("demo")
     resource = importlib.resources.files("bridge.simulator").joinpath("scenarios/demo.toml")
     assert resource.is_file()
@@ -233,7 +233,14 @@ def test_bundled_demo_scenario_is_a_realistic_vehicle() -> None:
     workloads = {s.workload for s in demo.steps if s.action == "set"}
     seen = {(s.state, s.substate) for s in demo.steps if s.action == "set"}
     assert agents == {"hpc1", "hpc2", "infotainment"}
-    assert len(workloads) == 8
+    assert len(workloads) == 9
+    assert demo.load_every == 2.0  # a real agent's RESOURCE_MEASUREMENT_INTERVAL_TICK
+    connects = [s for s in demo.steps if s.action == "connect"]
+    assert all(dict(s.tags).get("zone") for s in connects)
+    disconnected = {s.agent for s in demo.steps if s.action == "disconnect"}
+    back = [s for s in connects if s.agent in disconnected and s.at > 0.5]
+    assert back  # an agent disconnects and comes back with other tags
+    assert back[0].tags != next(s.tags for s in connects if s.agent == back[0].agent)
     assert 35 <= demo.duration <= 45
     for needed in [
         ("PENDING", "PENDING_INITIAL"),
@@ -249,6 +256,9 @@ def test_bundled_demo_scenario_is_a_realistic_vehicle() -> None:
     assert any(s.agent == "" for s in demo.steps if s.action == "set")
     ids = {s.instance_id for s in demo.steps if s.workload == "navigation"}
     assert len(ids) == 2  # the config update brings a new instance id
+    retries = [s for s in demo.steps if s.workload == "telemetry_uploader" and s.info]
+    assert [s.info.split(":")[0] for s in retries if s.info] == [f"Retry {n}" for n in range(1, 7)]
+    assert {(s.state, s.substate) for s in retries} == {("PENDING", "PENDING_STARTING")}
 
 
 @pytest.mark.parametrize(

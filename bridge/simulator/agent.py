@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bridge.simulator import cluster
@@ -98,14 +98,17 @@ class AgentSimulator(Lifecycle):
         with self._lock:
             self._apply(cluster.without_instance(self._state, agent, workload, iid))
 
-    def connect_agent(self, agent: str) -> None:
-        """AgentHello: the agent appears under ``agents``.
+    def connect_agent(self, agent: str, tags: Mapping[str, str] | None = None) -> None:
+        """AgentHello: the agent appears under ``agents`` with its ``tags`` (no load yet).
+
+        A Hello of a connected agent replaces its tags and drops its load status,
+        as the server's insert does (see ``cluster.with_agent``).
 
         For the owner agent the server then sends its ServerHello: restore_server
         (the swap, then the queued requests answered against the new state).
         """
         with self._lock:
-            self._apply(cluster.with_agent(self._state, agent))
+            self._apply(cluster.with_agent(self._state, agent, tags))
             if agent == self.owner_agent and not self.server_reachable:
                 self.restore_server()
 
@@ -178,6 +181,16 @@ class AgentSimulator(Lifecycle):
         """Return the connected agents."""
         with self._lock:
             return cluster.connected_agents(self._state)
+
+    def agent_load(self, agent: str) -> tuple[int, int] | None:
+        """Return the agent's last (CPU usage, free memory), None before its first report."""
+        with self._lock:
+            return cluster.agent_load(self._state, agent)
+
+    def agent_tags(self, agent: str) -> dict[str, str]:
+        """Return the tags of the agent's AgentHello."""
+        with self._lock:
+            return cluster.agent_tags(self._state, agent)
 
     def wait_for(self, predicate: Callable[[AgentSimulator], bool], timeout: float) -> None:
         """Poll ``predicate(self)`` until it is true; raise TimeoutError after ``timeout`` s."""

@@ -45,7 +45,12 @@ def deny_matches(rule: str, request: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Authorizer:
-    """The StateRule and LogRule lists of one workload."""
+    """The StateRule and LogRule lists of one workload.
+
+    Upstream keeps deny rules per operation (``state_deny_read``/``state_deny_write``
+    in authorizer.rs) and has LogRule deny lists too; here one deny list, as from
+    ReadWrite rules, applies to reads and writes, and logs have no deny list.
+    """
 
     read_rules: tuple[str, ...] = (WILDCARD,)
     deny_rules: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults
+from bridge.simulator.load import LoadTicker
 from bridge.simulator.scenario import (
     Scenario,
     ScenarioError,
@@ -53,6 +54,16 @@ def _speed(text: str) -> float:
     return value
 
 
+def _every(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _fault(text: str) -> Step:
     try:
         return parse_fault(text)
@@ -81,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=_speed, default=1.0, metavar="X", help="play X times faster (default 1)"
     )
     parser.add_argument(
+        "--load-every",
+        type=_every,
+        default=None,
+        metavar="SECONDS",
+        help="every connected agent reports a new load (CPU, free memory) every SECONDS, as a "
+        "real agent does every 2 s (scaled by --speed; 0: off; default: the scenario's "
+        "[load] every, else off)",
+    )
+    parser.add_argument(
         "--fault",
         type=_fault,
         action="append",
@@ -96,7 +116,7 @@ def apply_step(sim: AgentSimulator, step: Step, faults: Faults | None = None) ->
     if step.action in ("restart-agent", "reconnect-server", "server-outage"):
         (faults or Faults(sim, threading.Event(), 1.0, sys.stdout)).apply(step)
     elif step.action == "connect":
-        sim.connect_agent(step.agent)
+        sim.connect_agent(step.agent, dict(step.tags))
     elif step.action == "disconnect":
         sim.disconnect_agent(step.agent)
     elif step.action == "load":
@@ -118,20 +138,27 @@ def play(
     stop: threading.Event,
     out: TextIO,
     faults: Sequence[Step] = (),
+    load_every: float | None = None,
 ) -> None:
     """Play the scenario (repeatedly with ``loop``) until it ends or ``stop`` is set.
 
     ``faults`` (from ``--fault``) run once, timed from the start. A scenario's own
     faults end before the next pass begins, so that every pass starts restored.
+    ``load_every`` seconds (None or 0: off) runs a load ticker beside the scenario.
     """
     independent, own = Faults(sim, stop, speed, out), Faults(sim, stop, speed, out)
     independent.schedule(faults)
+    ticker = LoadTicker(sim, load_every / speed, stop) if load_every else None
+    if ticker is not None:
+        ticker.start()
     try:
         _play(scenario, sim, speed=speed, loop=loop, stop=stop, out=out, faults=own)
     finally:
         stop.set()
         own.join()
         independent.join()
+        if ticker is not None:
+            ticker.join()
 
 
 def _play(
@@ -187,10 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         _say(f"{PROG}: cannot serve {args.control_interface}: {err}", sys.stderr)
         return 1
+    every = scenario.load_every if args.load_every is None else args.load_every
     try:
         _say(
             f"serving {args.control_interface} (FIFOs input/output); scenario {scenario.name}: "
-            f"{len(scenario.steps)} steps over {scenario.duration:g} s at {args.speed:g}x",
+            f"{len(scenario.steps)} steps over {scenario.duration:g} s at {args.speed:g}x"
+            + (f"; every agent reports its load every {every:g} s" if every else ""),
             sys.stdout,
         )
         play(
@@ -201,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop=stop,
             out=sys.stdout,
             faults=args.fault,
+            load_every=every,
         )
     finally:
         sim.stop()

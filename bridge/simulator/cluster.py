@@ -85,7 +85,9 @@ def execution_state(state: str, substate: str | None, additional_info: str | Non
         raise ValueError(
             f"{chosen!r} is no sub-state of {state}; accepted: {', '.join(kind.substates)}"
         )
-    # Ankaios 1.0 always fills additionalInfo (an empty string when there is none).
+    # ExecutionStateSpec.additional_info is a plain String (ankaios_api/build/
+    # spec_structs.rs spec_mandatory; ank_base/workload_state.rs), converted to
+    # Some(..) in the proto: v1.0.1 always sends additionalInfo, "" when there is none.
     return {
         "state": kind.variant,
         "subState": kind.substates[chosen],
@@ -152,17 +154,28 @@ def without_instance(tree: Tree, agent: str, workload: str, iid: str) -> Tree:
     return new
 
 
-def with_agent(tree: Tree, agent: str) -> Tree:
-    """Return ``tree`` with the agent connected (AgentHello); a connected agent stays as is."""
-    if isinstance(_lookup(tree, AGENTS, agent), dict):
-        return tree
+def with_agent(tree: Tree, agent: str, tags: Mapping[str, str] | None = None) -> Tree:
+    """Return ``tree`` after the agent's AgentHello carrying its ``tags`` (``--tag key=value``).
+
+    server/src/ankaios_server.rs (AgentHello) *inserts* fresh attributes: a
+    repeated Hello replaces the tags and drops the load status until the next
+    report. In the serde tree the server compares, Tags is flattened into
+    ``agents.<agent>.tags.<key>`` and an empty tag map is omitted
+    (ankaios_api/build/proto_annotations.rs: ``Tags.tags`` skip_serializing_if
+    is_empty), so an agent without tags is ``agents.<agent>: {}``.
+    """
     new, agents = _fresh(tree, (AGENTS,))
-    agents[agent] = {}
+    agents[agent] = {"tags": dict(tags)} if tags else {}
     return new
 
 
 def with_agent_load(tree: Tree, agent: str, cpu_usage: int, free_memory: int) -> Tree:
-    """Return ``tree`` with a connected agent's load status (AgentLoadStatus)."""
+    """Return ``tree`` with a connected agent's load status (AgentLoadStatus).
+
+    The server only modifies a known agent (``entry().and_modify``) and always sets
+    both fields, flattened to ``agents.<agent>.status.cpuUsage`` / ``.freeMemory``
+    (server/src/ankaios_server.rs; proto_annotations.rs ``annotate_agent``).
+    """
     if not isinstance(_lookup(tree, AGENTS, agent), dict):
         return tree
     new, attributes = _fresh(tree, (AGENTS, agent))
@@ -171,7 +184,11 @@ def with_agent_load(tree: Tree, agent: str, cpu_usage: int, free_memory: int) ->
 
 
 def without_agent(tree: Tree, agent: str) -> Tree:
-    """Return ``tree`` after AgentGone: the agent is removed, its instances are disconnected."""
+    """Return ``tree`` after AgentGone: the agent is removed, its instances are disconnected.
+
+    server/src/ankaios_server.rs (AgentGone): ``agent_map.agents.remove`` and
+    ``workload_states_map.agent_disconnected`` in one comparison, so one event.
+    """
     new, agents = _fresh(tree, (AGENTS,))
     agents.pop(agent, None)
     workloads = _lookup(tree, WORKLOAD_STATES, agent)
@@ -206,3 +223,18 @@ def connected_agents(tree: Tree) -> tuple[str, ...]:
     """Return the names of the connected agents."""
     agents = tree.get(AGENTS)
     return tuple(agents) if isinstance(agents, dict) else ()
+
+
+def agent_load(tree: Tree, agent: str) -> tuple[int, int] | None:
+    """Return the agent's last reported (CPU usage, free memory), None before its first report."""
+    status = _lookup(tree, AGENTS, agent, "status")
+    if not isinstance(status, dict):
+        return None
+    cpu, memory = status.get("cpuUsage"), status.get("freeMemory")
+    return (cpu, memory) if isinstance(cpu, int) and isinstance(memory, int) else None
+
+
+def agent_tags(tree: Tree, agent: str) -> dict[str, str]:
+    """Return the tags the agent sent in its AgentHello (empty when it sent none)."""
+    tags = _lookup(tree, AGENTS, agent, "tags")
+    return {key: str(value) for key, value in tags.items()} if isinstance(tags, dict) else {}

@@ -66,6 +66,10 @@ def _fill_workload_states(target: _ank_base.WorkloadStatesMap, states: Mapping[s
 
 
 def _fill_agents(target: _ank_base.AgentMap, agents: Mapping[str, Node]) -> None:
+    # Only what the tree holds: an event's completeState is the serde tree filtered
+    # by the altered paths and read back (server/src/ankaios_server/server_state.rs
+    # get_complete_state_by_field_mask), so a cpuUsage-only update carries an
+    # AgentStatus without free_memory, and an agent without tags has no Tags.
     target.SetInParent()
     for name, attributes in agents.items():
         entry = target.agents[name]

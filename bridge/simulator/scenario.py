@@ -1,7 +1,8 @@
 """Timed scenarios of workload changes, read from TOML files (parsing is pure).
 
 A scenario is a list of ``[[step]]`` tables, each with ``at`` (seconds from the
-start) and an ``action``; see ``scenarios/demo.toml`` for a complete example.
+start) and an ``action``, and optionally ``[load] every = SECONDS`` (periodic
+load reports); see ``scenarios/demo.toml`` for a complete example.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bridge.simulator.cluster import STATE_KINDS, execution_state, instance_id
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _KEYS = {
-    "connect": {"at", "action", "agent"},
+    "connect": {"at", "action", "agent", "tags"},
     "disconnect": {"at", "action", "agent"},
     "set": {"at", "action", "agent", "workload", "config", "id", "state", "substate", "info"},
     "remove": {"at", "action", "agent", "workload", "config", "id"},
@@ -47,6 +48,7 @@ class Step:
     state: str = ""
     substate: str = ""
     info: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # connect: the AgentHello's tags, sorted by key
     cpu_usage: int = 0
     free_memory: int = 0
     down: float = 1.0  # restart-agent: seconds the agent process is away
@@ -62,6 +64,7 @@ class Scenario:
     name: str
     steps: tuple[Step, ...]
     duration: float
+    load_every: float | None = None  # seconds between load reports of every agent; None: off
 
 
 def _text(table: Mapping[str, object], key: str, *, empty_ok: bool = False) -> str:
@@ -104,6 +107,28 @@ def _fault(at: float, action: str, table: Mapping[str, object]) -> Step:
     return Step(at, action, "", down=down, first=str(first), gap=gap)
 
 
+def _tags(table: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    # An agent's --tag key=value pairs (agent/src/cli.rs): any strings, key non-empty.
+    tags = table.get("tags", {})
+    if not isinstance(tags, dict) or not all(
+        isinstance(key, str) and key and isinstance(value, str) for key, value in tags.items()
+    ):
+        raise TypeError("'tags' must be a table of strings, e.g. tags = {zone = \"front\"}")
+    return tuple(sorted(tags.items()))
+
+
+def _load_every(document: Mapping[str, object], source: str) -> float | None:
+    load = document.get("load")
+    if load is None:
+        return None
+    if not isinstance(load, dict) or set(load) != {"every"}:
+        raise ScenarioError(f"{source}: [load] takes exactly one key, every = SECONDS")
+    try:
+        return _seconds(load, "every", 0, positive=True)
+    except ValueError as err:
+        raise ScenarioError(f"{source}: [load]: {err}") from None
+
+
 def _instance(table: Mapping[str, object]) -> str:
     if ("config" in table) == ("id" in table):
         raise ValueError("give exactly one of 'config' (hashed to an instance id) or 'id'")
@@ -131,7 +156,8 @@ def _step(table: Mapping[str, object]) -> Step:
     if action in FAULTS:
         return _fault(float(at), str(action), table)
     if action in ("connect", "disconnect"):
-        return Step(float(at), str(action), _text(table, "agent"))
+        # `tags` is no key of disconnect, so a disconnect step has none.
+        return Step(float(at), str(action), _text(table, "agent"), tags=_tags(table))
     if action == "load":
         cpu, memory = _count(table, "cpu"), _count(table, "memory")
         return Step(float(at), "load", _text(table, "agent"), cpu_usage=cpu, free_memory=memory)
@@ -169,7 +195,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     if not isinstance(duration, int | float) or duration < steps[-1].at:
         raise ScenarioError(f"{source}: 'duration' must be a number >= the last step's 'at'")
     name = document.get("name", Path(source).stem)
-    return Scenario(str(name), tuple(steps), float(duration))
+    return Scenario(str(name), tuple(steps), float(duration), _load_every(document, source))
 
 
 def parse_fault(text: str) -> Step:
@@ -220,7 +246,8 @@ def describe(step: Step) -> str:
     if step.action in faults:
         return faults[step.action]
     if step.action in ("connect", "disconnect"):
-        return f"agent {step.agent} {step.action}ed"
+        tags = ", ".join(f"{key}={value}" for key, value in step.tags)
+        return f"agent {step.agent} {step.action}ed" + (f" ({tags})" if tags else "")
     if step.action == "load":
         gib = step.free_memory / 2**30
         return f"agent {step.agent} load: cpu {step.cpu_usage} %, free memory {gib:.1f} GiB"

@@ -12,7 +12,7 @@ from queue import Queue
 from typing import Any
 
 from ankaios_sdk import Ankaios, ControlInterface
-from ankaios_sdk._protos import _control_api
+from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import AgentSimulator
 from bridge.simulator.protoconv import FrameSplitter, frame
@@ -117,3 +117,30 @@ def next_event(queue: Queue[Any], timeout: float = TIMEOUT) -> Any:
 def fields(entry: Any) -> tuple[list[str], list[str], list[str]]:
     """Return an EventEntry's added, updated and removed paths, each sorted."""
     return sorted(entry.added_fields), sorted(entry.updated_fields), sorted(entry.removed_fields)
+
+
+def state_request(rid: str, *masks: str, subscribe: bool = False) -> _control_api.ToAnkaios:
+    """Return a CompleteStateRequest for ``masks`` (with ``subscribe``: also for events)."""
+    request = _ank_base.CompleteStateRequest(fieldMask=list(masks), subscribeForEvents=subscribe)
+    return _control_api.ToAnkaios(
+        request=_ank_base.Request(requestId=rid, completeStateRequest=request)
+    )
+
+
+def subscribe(raw: RawClient, rid: str, *masks: str) -> _ank_base.CompleteState:
+    """Subscribe a handshaken raw client to ``masks``; return the initial state it answers."""
+    raw.send(state_request(rid, *masks, subscribe=True))
+    answer = raw.receive().response
+    assert answer.requestId == rid, answer
+    return answer.completeStateResponse.completeState
+
+
+def next_raw_event(raw: RawClient, rid: str) -> tuple[tuple[list[str], list[str], list[str]], Any]:
+    """Return the next event's (added, updated, removed) paths, as sent, and its completeState."""
+    answer = raw.receive().response
+    assert answer.requestId == rid, answer
+    content = answer.completeStateResponse
+    assert content.HasField("alteredFields"), "a snapshot, not an event"
+    altered = content.alteredFields
+    paths = (list(altered.addedFields), list(altered.updatedFields), list(altered.removedFields))
+    return paths, content.completeState
