@@ -56,3 +56,30 @@ def closed(reason: str) -> str:
         f"the Ankaios agent closed the control interface: {reason}. Ankaios 1.0.x accepts one "
         f"handshake per workload instance, so this process cannot reconnect; {RECREATE}"
     )
+
+
+_RULE = "controlInterfaceAccess.allowRules"
+# What a subscriber misses when a subscription's masks are denied, by subscription.
+_MISSED = {
+    "workload states": "sub-states (states are published with sub-states as of the last state "
+    "change only)",
+    "additional info": 'the additional info of execution states (status says "additionalInfo":"")',
+    "agents": "agents (no <prefix>/<agent>/$agent/status topics)",
+}
+
+
+def state_mask_denied(state_mask: str, masks: tuple[str, ...]) -> str:
+    """Say that Ankaios denies even the state mask: the allow rule the manifest needs."""
+    return (
+        f"Ankaios denied reading {state_mask!r}; add {_RULE}: [{{type: StateRule, "
+        f"operation: Read, filterMasks: {list(masks)}}}] to the bridge's workload and re-create it"
+    )
+
+
+def mask_denied(subscription: str, masks: tuple[str, ...]) -> str:
+    """Say what is missed when optional masks are denied, and which filter masks to add."""
+    return (
+        f"Ankaios denied reading {_MISSED[subscription]}. Add "
+        f"{' and '.join(repr(mask) for mask in masks)} to the filterMasks of the bridge's "
+        f"StateRule ({_RULE}) to see them"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bridge import advice
 from bridge.answers import FALLBACK, MASKS, Report, Topic, event_of, snapshot_of
 from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
 from bridge.inputs import Granted
@@ -34,7 +35,6 @@ _MAX_LOGGED = 1000
 # twice as long each time, three times at most.
 _SWALLOWED_AFTER = 0.25
 _SWALLOWED_RETRIES = 3
-_RULE = "controlInterfaceAccess.allowRules"
 
 
 class SubscriptionError(Exception):
@@ -269,27 +269,9 @@ class Subscription:
     def _denied(self, stream: Stream, now: float, outcome: Outcome) -> None:
         topic = stream.topic
         if topic is Topic.STATES and stream.masks == FALLBACK[topic]:
-            msg = (
-                f"Ankaios denied reading {STATE_MASK!r}; add {_RULE}: [{{type: StateRule, "
-                f"operation: Read, filterMasks: {list(BRIDGE_MASKS)}}}] to the bridge's "
-                "workload and re-create it"
-            )
-            raise SubscriptionError(msg)
-        missing = [mask for mask in stream.masks if mask not in FALLBACK[topic]]
-        what = {
-            Topic.STATES: "sub-states (states are published with sub-states as of the last "
-            "state change only)",
-            Topic.INFOS: "the additional info of execution states (status says "
-            '"additionalInfo":"")',
-            Topic.AGENTS: "agents (no <prefix>/<agent>/$agent/status topics)",
-        }[topic]
-        LOG.warning(
-            "Ankaios denied reading %s. Add %s to the filterMasks of the bridge's StateRule "
-            "(%s) to see them",
-            what,
-            " and ".join(repr(mask) for mask in missing),
-            _RULE,
-        )
+            raise SubscriptionError(advice.state_mask_denied(STATE_MASK, BRIDGE_MASKS))
+        missing = tuple(mask for mask in stream.masks if mask not in FALLBACK[topic])
+        LOG.warning("%s", advice.mask_denied(topic.value, missing))
         stream.masks = FALLBACK[topic]
         if stream.masks:
             outcome.frames.append(self._subscribe(stream, now))
