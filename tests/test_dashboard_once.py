@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bridge.broker_options import MqttSettings
 from bridge.dashboard import main
 from bridge.dashboard.app import wait_for_snapshot
+from bridge.fieldpaths import BRIDGE_MASKS
 from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status, format_since
 from bridge.topics import InstanceKey, instance_topic
 from tests.support.broker import Mosquitto, free_port
@@ -73,7 +74,7 @@ INFO = {
     "started": "2026-12-01T09:59:58.000Z",
     "prefix": "ankaios",
     "qos": 1,
-    "masks": ["workloadStates.*.*.*.state", "workloadStates.*.*.*.subState", "agents"],
+    "masks": list(BRIDGE_MASKS),
     "ankaios": "connected",
     "instances": 5,
     "agents": 2,

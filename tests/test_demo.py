@@ -33,7 +33,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything() -> None:
-    """scripts/demo shows the scenario's workloads live; Ctrl-C ends it and leaves no process behind."""
+    """scripts/demo shows the scenario's agents and workloads live; Ctrl-C ends it and leaves no process behind."""
     controller, terminal = pty.openpty()
     env = {
         **os.environ,
@@ -59,6 +59,7 @@ def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything() -> None:
             b"bridge online" in plain(screen)
             and re.search(rb"[1-9]\d* workloads", screen)
             and b"hpc1" in screen
+            and re.search(rb"hpc1 +\d+ +\d+%", plain(screen))  # the agent lines above the table
         ):
             assert time.monotonic() < deadline, (
                 f"the dashboard never showed the scenario: {screen[-2000:]!r}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from bridge.fieldpaths import AGENTS_MASK
 from bridge.model import UNKNOWN
 
 if TYPE_CHECKING:
@@ -54,14 +55,18 @@ def agent_rows(tree: Tree, selection: Selection = EVERYTHING) -> list[AgentRow]:
 
     An agent is gone when its status was cleared while the dashboard watched, or
     when instances name it but it has no status (it disconnected before the
-    dashboard came, or an older bridge publishes no agents). The count is of all
-    of the agent's instances, whatever `--state` selects, as `ank get agents` counts.
+    dashboard came). That second rule is off when the bridge's info says it does
+    not read agents: a bridge Ankaios denies them publishes none.
+    The count is of all of the agent's instances, whatever `--state` selects, as
+    `ank get agents` counts.
     """
     counts: dict[str, int] = {}
     for key in tree.instances:
         if key.agent:
             counts[key.agent] = counts.get(key.agent, 0) + 1
-    names = {*tree.agents, *tree.gone, *counts}
+    masks = tree.info.get("masks") if tree.info is not None else None
+    reads_agents = not isinstance(masks, list) or AGENTS_MASK in masks
+    names = {*tree.agents, *tree.gone, *(counts if reads_agents else ())}
     return [
         AgentRow(name, counts.get(name, 0), tree.agents.get(name))
         for name in sorted(names)
