@@ -49,10 +49,10 @@ class Figures:
 
 
 def _api() -> dict[str, Any]:
-    from bridge.dashboard import events, screen, view  # noqa: PLC0415 - optional, in progress
+    from bridge.dashboard import events, screen, tree, view  # noqa: PLC0415 - optional, in progress
 
     return {
-        "View": view.View,
+        "View": tree.View,
         "apply_all": view.apply_all,
         "build_screen": screen.build_screen,
         "Connected": events.Connected,

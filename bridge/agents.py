@@ -11,15 +11,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from bridge.model import is_since
+from bridge.model import MAX_PAYLOAD_BYTES, is_since
 from bridge.topics import agent_topic
 
 _STATUS = "status"
 _TAGS = "tags"
 _CPU = "cpuUsage"
 _MEMORY = "freeMemory"
-# An agent document is about 200 bytes; a larger payload is not one the bridge wrote.
-_MAX_AGENT_BYTES = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +106,7 @@ def encode_agent(status: AgentStatus) -> bytes:
 def retained_agent_since(prefix: str, name: str, retained: Mapping[str, bytes]) -> str | None:
     """Return the `since` of a retained agent document, else None (a restarted bridge keeps it)."""
     payload = retained.get(agent_topic(prefix, name))
-    if not payload or len(payload) > _MAX_AGENT_BYTES:
+    if not payload or len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
         document = json.loads(payload)

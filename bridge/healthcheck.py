@@ -16,9 +16,10 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from bridge import option_tables as table
 from bridge.broker_options import add_mqtt_arguments, mqtt_settings
 from bridge.mqtt_client import create_client, why
-from bridge.options import ConfigError, OptionParser
+from bridge.options import ConfigError, OptionParser, add_options, value
 from bridge.reconcile import ONLINE
 from bridge.topics import bridge_topic
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from bridge.broker_options import MqttSettings
 
 PROG = "ankaios-mqtt-healthcheck"
-DEFAULT_TIMEOUT = 3.0  # below compose's 5 s healthcheck timeout
 
 
 class _Probe:
@@ -121,10 +121,10 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """Return 0 when the bridge is online, 1 otherwise (with one line on standard error)."""
     parser = OptionParser(prog=PROG, description=__doc__.splitlines()[0])
     add_mqtt_arguments(parser)
-    parser.add_argument("--timeout", help=f"seconds to wait (default {DEFAULT_TIMEOUT:g})")
+    add_options(parser, table.HEALTHCHECK_OWN_OPTIONS)
     try:
         args = parser.parse_args(list(argv))
-        timeout = _timeout(args.timeout)
+        timeout = value(table.HEALTH_TIMEOUT, args, environ)
         settings = mqtt_settings(args, environ, default_client_id=PROG, qos=0)
         problem = check(settings, timeout)
     except ConfigError as err:
@@ -133,19 +133,6 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return 0
     sys.stderr.write(f"{PROG}: {problem}\n")
     return 1
-
-
-def _timeout(text: str | None) -> float:
-    if text is None:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        msg = f"--timeout: {text!r} is not valid; expected a number > 0"
-        raise ConfigError(msg)
-    return value
 
 
 def main() -> int:

@@ -15,9 +15,9 @@ UNKNOWN = "UNKNOWN"
 # upstream puts whole error outputs there, and subscribers want the gist.
 MAX_INFO_CHARS = 1000
 _ELLIPSIS = "\u2026"
-# A status document is at most about 6.5 KB (1,000 escaped characters of additional
-# info); a larger payload is not one the bridge wrote.
-_MAX_STATUS_BYTES = 16384
+# A status document is at most about 12 KB (1,000 characters of additional info that
+# JSON escapes), an agent's far less; a larger payload is not one a bridge wrote.
+MAX_PAYLOAD_BYTES = 16384
 
 # Execution states and sub-states by the names the ankaios-sdk gives them; the
 # protobuf enum value names in ank_base.proto are the same strings.
@@ -127,7 +127,7 @@ class DecodedStatus:
 
 def decode_status(payload: bytes) -> DecodedStatus | None:
     """Return the parsed `status` payload, or None when it is not one."""
-    if len(payload) > _MAX_STATUS_BYTES:
+    if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
         document = json.loads(payload)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bridge import option_tables as table
 from bridge.broker_options import MqttSettings, TlsSettings
 from bridge.options import ConfigError
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LOG = logging.getLogger(__name__)
-_CA_FILE = "--mqtt-ca-file / MQTT_CA_FILE"
-_CERT_FILE = "--mqtt-cert-file / MQTT_CERT_FILE"
-_KEY_FILE = "--mqtt-key-file / MQTT_KEY_FILE"
-_PASSWORD_FILE = "--mqtt-password-file / MQTT_PASSWORD_FILE"  # noqa: S105 - an option name
+_CA_FILE = table.CA_FILE.names
+_CERT_FILE = table.CERT_FILE.names
+_KEY_FILE = table.KEY_FILE.names
+_PASSWORD_FILE = table.PASSWORD_FILE.names
 
 
 @dataclass(frozen=True, slots=True)

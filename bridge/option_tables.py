@@ -229,3 +229,13 @@ STATES_SHOWN = Repeated(
 )
 DASHBOARD_OWN_OPTIONS: tuple[Declared, ...] = (ONCE, TIMEOUT, FORMAT, AGENTS, STATES_SHOWN)
 DASHBOARD_OPTIONS = (*BROKER_OPTIONS, *DASHBOARD_OWN_OPTIONS)
+
+# The container health check's own (besides the broker options).
+HEALTH_TIMEOUT = Option(
+    "--timeout",
+    None,
+    3.0,  # below compose's 5 s healthcheck timeout
+    number(0, above=True),
+    "seconds to wait for the broker and the bridge's status",
+)
+HEALTHCHECK_OWN_OPTIONS: tuple[Declared, ...] = (HEALTH_TIMEOUT,)

@@ -16,7 +16,8 @@ from bridge.dashboard.events import Connected, Disconnected, Event, Received, Sn
 from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection, format_memory
 from bridge.dashboard.table import format_age, substate_name
-from bridge.dashboard.view import View, apply_all
+from bridge.dashboard.tree import View
+from bridge.dashboard.view import apply_all
 from bridge.model import SUBSTATES
 
 _PLAIN = re.compile(r"\x1b\[[0-9;]*m")

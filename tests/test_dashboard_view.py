@@ -9,7 +9,8 @@ import pytest
 
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
 from bridge.dashboard.payloads import AgentStatus, Status
-from bridge.dashboard.view import Instance, View, apply, apply_all, stale_reason
+from bridge.dashboard.tree import Instance, View, stale_reason
+from bridge.dashboard.view import apply, apply_all
 from bridge.topics import InstanceKey
 
 T0 = datetime(2026, 11, 28, 2, 11, 18, 123000, tzinfo=UTC)

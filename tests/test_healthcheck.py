@@ -164,3 +164,12 @@ def test_module_runs_as_a_command(broker: Mosquitto, tmp_path: Path) -> None:
         command, env=plain(broker), cwd=tmp_path, capture_output=True, timeout=30, check=False
     )
     assert (result.returncode, result.stderr) == (0, b"")
+
+
+@pytest.mark.parametrize("given", ["0", "-1", "nan", "inf", "soon"])
+def test_a_bad_timeout_is_one_line(capsys: pytest.CaptureFixture[str], given: str) -> None:
+    """The health check's --timeout comes from the option table: a bad one is one line and status 1."""
+    status, err = health(capsys, {}, "--timeout", given)
+    assert status == 1
+    assert err.startswith(f"ankaios-mqtt-healthcheck: --timeout: {given!r} is not valid; expected")
+    assert err.count("\n") == 1

@@ -20,7 +20,8 @@ from bridge.dashboard.events import Disconnected
 from bridge.dashboard.feed import Feed, Inbox
 from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
-from bridge.dashboard.view import View, apply_all
+from bridge.dashboard.tree import View
+from bridge.dashboard.view import apply_all
 from bridge.options import ConfigError, OptionParser, add_options, value, values
 
 if TYPE_CHECKING:

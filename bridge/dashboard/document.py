@@ -9,12 +9,12 @@ import json
 from typing import TYPE_CHECKING
 
 from bridge.dashboard.selection import EVERYTHING, Selection, agent_rows, select
-from bridge.dashboard.view import stale_reason
+from bridge.dashboard.tree import stale_reason
 from bridge.model import format_since
 
 if TYPE_CHECKING:
     from bridge.dashboard.selection import AgentRow
-    from bridge.dashboard.view import Instance, View
+    from bridge.dashboard.tree import Instance, View
     from bridge.topics import InstanceKey
 
 

@@ -10,7 +10,7 @@ from rich.text import Text
 from bridge.dashboard.agents import agent_lines_height, build_agent_lines
 from bridge.dashboard.selection import EVERYTHING, Selection, agent_rows, select, shown_state
 from bridge.dashboard.table import LOOKS, UNKNOWN_LOOK, build_table, format_age, look
-from bridge.dashboard.view import View, stale_reason
+from bridge.dashboard.tree import View, stale_reason
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -11,7 +11,7 @@ from bridge.model import UNKNOWN
 
 if TYPE_CHECKING:
     from bridge.dashboard.payloads import AgentStatus
-    from bridge.dashboard.view import Instance, Tree, View
+    from bridge.dashboard.tree import Instance, Tree, View
 
 
 @dataclass(frozen=True, slots=True)

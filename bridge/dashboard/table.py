@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console, ConsoleOptions, RenderResult
 
-    from bridge.dashboard.view import View
+    from bridge.dashboard.tree import View
 
 NOT_SCHEDULED_AGENT = "(not scheduled)"
 COLUMNS = ("AGENT", "WORKLOAD", "ID", "STATE", "SUBSTATE", "SINCE", "ADDITIONAL INFO")

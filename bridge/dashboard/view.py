@@ -2,98 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from bridge import reconcile
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
 from bridge.dashboard.payloads import (
-    AgentStatus,
-    Status,
     decode_agent,
     decode_info,
     decode_state,
     decode_status,
 )
-from bridge.topics import BRIDGE_LEVEL, STATE_LEAF, InstanceKey, bridge_topic, parse_instance_topic
+from bridge.dashboard.tree import (
+    ANKAIOS_DISCONNECTED,
+    BRIDGE_OFFLINE,
+    Connection,
+    Instance,
+    Tree,
+    View,
+    stale_reason,
+)
+from bridge.model import MAX_PAYLOAD_BYTES
+from bridge.topics import (
+    AGENT_LEVEL,
+    BRIDGE_LEVEL,
+    STATE_LEAF,
+    InstanceKey,
+    agent_topic,
+    bridge_topic,
+    parse_instance_topic,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from bridge.dashboard.events import Event
 
-# A real `status` document is about 200 bytes, up to 12 KB with 1,000 characters
-# of additional info that JSON escapes; anything far bigger is a rogue publisher,
-# and refusing it before json.loads keeps a 1 MB payload cheap.
-MAX_PAYLOAD = 16384
-AGENT_LEVEL = "$agent"
-AGENT_LEAF = "status"
-_BRIDGE_STATES = {b"online": "online", b"offline": "offline"}
-_ANKAIOS_STATES = {b"connected": "connected", b"disconnected": "disconnected"}
-BRIDGE_OFFLINE = "bridge offline"
-ANKAIOS_DISCONNECTED = "bridge disconnected from Ankaios"
-
-Connection = Literal["connecting", "connected", "reconnecting"]
-
-
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """The two retained leaves of one instance as last received (None: absent)."""
-
-    state: str | None = None
-    status: Status | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Tree:
-    """The retained tree under the prefix as received on one connection."""
-
-    instances: Mapping[InstanceKey, Instance] = field(default_factory=lambda: MappingProxyType({}))
-    # Connected agents by name, from `<agent>/$agent/status`.
-    agents: Mapping[str, AgentStatus] = field(default_factory=lambda: MappingProxyType({}))
-    # Agents whose status was cleared while the dashboard watched: they disconnected.
-    # A new snapshot forgets them, as the broker does.
-    gone: frozenset[str] = frozenset()
-    # `$bridge/info` as the bridge sent it; None while there is none.
-    info: Mapping[str, object] | None = None
-    bridge: str = "unknown"
-    bridge_retained: bool = True
-    # `$bridge/ankaios`: whether the bridge holds a live Ankaios subscription.
-    ankaios: str = "unknown"
-    ankaios_retained: bool = True
-    ignored: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class View:
-    """Everything the dashboard shows: the tree, the connection and whether it is stale."""
-
-    prefix: str
-    shown: Tree = field(default_factory=Tree)
-    # The snapshot being received after a (re)connect; it replaces `shown` at its
-    # end, so instances cleared while the dashboard was away disappear too.
-    loading: Tree | None = None
-    connection: Connection = "connecting"
-    reason: str = ""
-    snapshots: int = 0
-    stale_since: datetime | None = None
-    stale_exact: bool = True
-
-
-def stale_reason(view: View) -> str | None:
-    """Return why the shown tree may be out of date, or None when it is current."""
-    if view.snapshots == 0:
-        return None
-    if view.connection != "connected":
-        return "broker unreachable"
-    if view.loading is not None:
-        return "reloading after reconnect"
-    if view.shown.bridge == "offline":
-        return BRIDGE_OFFLINE
-    if view.shown.ankaios == "disconnected":
-        return ANKAIOS_DISCONNECTED
-    return None
+# Refusing a payload no bridge writes before json.loads keeps a 1 MB one cheap.
+MAX_PAYLOAD = MAX_PAYLOAD_BYTES
+_BRIDGE_STATES = {value: value.decode() for value in (reconcile.ONLINE, reconcile.OFFLINE)}
+_ANKAIOS_STATES = {
+    value: value.decode() for value in (reconcile.ANKAIOS_CONNECTED, reconcile.ANKAIOS_DISCONNECTED)
+}
 
 
 def apply(view: View, event: Event) -> View:
@@ -173,7 +125,7 @@ class _Draft:
         return agent if agent and rest.partition("/")[0] == AGENT_LEVEL else None
 
     def _receive_agent(self, agent: str, topic: str, payload: bytes) -> None:
-        if topic != f"{self.prefix_head}{agent}/{AGENT_LEVEL}/{AGENT_LEAF}":
+        if topic != agent_topic(self.view.prefix, agent):
             return  # another topic of the agent's: the bridge's business, as for $bridge
         status = decode_agent(payload)
         if status is None:
