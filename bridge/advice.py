@@ -1,4 +1,7 @@
-"""What the operator is told when the control interface is lost for good: one line each (pure)."""
+"""What the operator is told about the control interface: one line each (pure).
+
+The fatal ones end the bridge; the others are warnings while it recovers.
+"""
 
 from __future__ import annotations
 
@@ -82,4 +85,43 @@ def mask_denied(subscription: str, masks: tuple[str, ...]) -> str:
         f"Ankaios denied reading {_MISSED[subscription]}. Add "
         f"{' and '.join(repr(mask) for mask in masks)} to the filterMasks of the bridge's "
         f"StateRule ({_RULE}) to see them"
+    )
+
+
+def garbled(reason: str) -> str:
+    """Say that unreadable bytes were skipped and the state is read afresh."""
+    return f"skipped unreadable control-interface data ({reason}); re-reading the state"
+
+
+def waiting_for_agent(directory: Path) -> str:
+    """Say that nobody reads the control interface yet: the bridge waits."""
+    return (
+        f"waiting for the Ankaios agent to read the control interface at {directory} "
+        "(it is restarting or has not reached its server yet)"
+    )
+
+
+def agent_lost(why: str) -> str:
+    """Say that the agent went away (it died or restarts) and the bridge waits for it."""
+    return f"lost the Ankaios agent ({why}); waiting for it to come back"
+
+
+def replaced() -> str:
+    """Say that the agent swapped the FIFOs (a server reconnect) and the bridge says Hello again."""
+    return (
+        "the Ankaios agent replaced the control interface (it reconnected to its server); "
+        "handshaking again on the same FIFOs"
+    )
+
+
+def handshake_slow(timeout: float) -> str:
+    """Say that a (repeated) Hello has waited longer than the handshake timeout."""
+    return f"the Ankaios agent has not accepted the handshake for {timeout:g} s; still trying"
+
+
+def unanswered(waited: float) -> str:
+    """Say that Ankaios has not answered for a while: the retained states may be stale."""
+    return (
+        f"Ankaios has not answered for {waited:.0f} s (the agent may have lost its server); the "
+        "retained states may be stale until it answers again"
     )

@@ -138,10 +138,7 @@ class AnkaiosSource:
             for message in reading.messages:
                 self._handle(message)
             if reading.garbled is not None:
-                LOG.warning(
-                    "skipped unreadable control-interface data (%s); re-reading the state",
-                    reading.garbled,
-                )
+                LOG.warning("%s", advice.garbled(reading.garbled))
                 if self._phase is _Phase.CONNECTED:
                     self._send(self.subscription.reread(time.monotonic()))
             gone = reading.gone or self._broken
@@ -180,11 +177,7 @@ class AnkaiosSource:
             raise _FatalError(advice.agent_away(self.settings.directory, bound))
         if not self._outage_logged:
             self._outage_logged = True
-            LOG.warning(
-                "waiting for the Ankaios agent to read the control interface at %s "
-                "(it is restarting or has not reached its server yet)",
-                self.settings.directory,
-            )
+            LOG.warning("%s", advice.waiting_for_agent(self.settings.directory))
         self._stopping.wait(_AWAY_RETRY)
 
     def _begin_handshake(self, now: float) -> None:
@@ -201,17 +194,14 @@ class AnkaiosSource:
             # A reconnect that fails again belongs to the same outage.
             self._outage_logged = True
             self._away_since = time.monotonic()
-            LOG.warning("lost the Ankaios agent (%s); waiting for it to come back", why)
+            LOG.warning("%s", advice.agent_lost(why))
         self._phase = _Phase.AWAY
         self._report_link(time.monotonic())
 
     def _replaced(self, now: float) -> None:
         self._swap_seen = True
         self.subscription.forget_all()
-        LOG.warning(
-            "the Ankaios agent replaced the control interface (it reconnected to its server); "
-            "handshaking again on the same FIFOs"
-        )
+        LOG.warning("%s", advice.replaced())
         self._begin_handshake(now)
         self._report_link(now)
 
@@ -236,9 +226,7 @@ class AnkaiosSource:
         if overdue is Overdue.FINAL:
             raise _FatalError(advice.handshake_unanswered(timeout))
         if overdue is Overdue.WARN:
-            LOG.warning(
-                "the Ankaios agent has not accepted the handshake for %g s; still trying", timeout
-            )
+            LOG.warning("%s", advice.handshake_slow(timeout))
         if self._handshake.repeat_due(now):
             self._connection.send(hello_frame())
 
@@ -264,11 +252,7 @@ class AnkaiosSource:
         if live:
             LOG.info("the Ankaios subscription is live")
         elif waited is not None and self._phase is _Phase.CONNECTED:
-            LOG.warning(
-                "Ankaios has not answered for %.0f s (the agent may have lost its server); the "
-                "retained states may be stale until it answers again",
-                waited,
-            )
+            LOG.warning("%s", advice.unanswered(waited))
         self.sink(AnkaiosLink(live, self._reconnects))
 
     def _handle(self, message: Message) -> None:

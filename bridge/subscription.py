@@ -26,15 +26,12 @@ from bridge.protocol import (
     new_request_id,
     state_request_frame,
 )
-from bridge.requests import Answer, Requests
+from bridge.requests import Answer
+from bridge.stream import Stream
 
 LOG = logging.getLogger(__name__)
 _ACCESS_DENIED = "Access denied"
 _MAX_LOGGED = 1000
-# A subscription unanswered 0.25 s after a handshake is sent again, then after
-# twice as long each time, three times at most.
-_SWALLOWED_AFTER = 0.25
-_SWALLOWED_RETRIES = 3
 
 
 class SubscriptionError(Exception):
@@ -47,18 +44,6 @@ class Outcome:
 
     frames: list[bytes] = field(default_factory=list)
     reports: list[Report | Granted] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Stream:
-    """One subscription: its masks, its requests in flight and when to renew it."""
-
-    topic: Topic
-    masks: tuple[str, ...]
-    requests: Requests = field(default_factory=Requests)
-    next_resync: float = 0.0
-    retries_left: int = 0
-    granted: bool = False
 
 
 class Subscription:
@@ -75,7 +60,7 @@ class Subscription:
         self.probe_interval = probe_interval
         self.request_timeout = request_timeout
         # The workload states come first: the liveness of the link is theirs.
-        self.streams = [Stream(topic, MASKS[topic]) for topic in topics]
+        self.streams = [Stream(topic, MASKS[topic], resync_interval) for topic in topics]
         # The probe rides on the workload states' requests: their rule covers it.
         self.requests = self.streams[0].requests
         self._next_probe = 0.0
@@ -108,12 +93,9 @@ class Subscription:
     def accepted(self, now: float, *, after_swap: bool = False) -> list[bytes]:
         """Return the frames to send once a task accepted the Hello: subscribe, cancel leftovers."""
         self._next_probe = now + self.probe_interval
-        frames = []
-        for stream in self.streams:
-            # Only a replaced task can swallow what follows the Hello.
-            stream.retries_left = _SWALLOWED_RETRIES if after_swap else 0
-            if stream.masks:
-                frames.append(self._subscribe(stream, now))
+        frames = [
+            frame for stream in self.streams if (frame := stream.start(now, after_swap=after_swap))
+        ]
         frames.extend(cancel_frame(request_id) for request_id in self._deferred_cancels)
         self._deferred_cancels = []
         return frames
@@ -142,7 +124,7 @@ class Subscription:
         """
         if self.overdue(now) is not None:
             return []
-        frames = [frame for stream in self.streams if (frame := self._renew(stream, now))]
+        frames = [frame for stream in self.streams if (frame := stream.renew(now))]
         requests = self.requests
         if (
             not frames  # a renewal's answer proves as much as a probe's
@@ -157,29 +139,9 @@ class Subscription:
             frames.append(state_request_frame(request_id, PROBE_MASKS, subscribe=False))
         return frames
 
-    def _renew(self, stream: Stream, now: float) -> bytes | None:
-        if not stream.masks:
-            return None
-        pending = stream.requests.pending
-        wait = _SWALLOWED_AFTER * 2 ** (_SWALLOWED_RETRIES - stream.retries_left)
-        if pending is not None and stream.retries_left and now - pending.sent > wait:
-            # Right after a swap the replaced task may still read for a moment and
-            # swallow the subscription; the server was just reached, so it answers fast.
-            stream.retries_left -= 1
-            LOG.debug("the subscription was not answered within %g s; asking again", wait)
-            return self._subscribe(stream, now)
-        if pending is None and now >= stream.next_resync:
-            return self._subscribe(stream, now)
-        return None
-
     def reread(self, now: float) -> list[bytes]:
         """Return fresh subscriptions after unreadable data (which may have held an answer)."""
-        frames = []
-        for stream in self.streams:
-            stream.requests.drop_outstanding()
-            if stream.masks:
-                frames.append(self._subscribe(stream, now))
-        return frames
+        return [frame for stream in self.streams if (frame := stream.reread(now))]
 
     def handle(self, message: Message, now: float) -> Outcome:
         """Handle one message from a task that accepted the Hello."""
@@ -193,12 +155,6 @@ class Subscription:
         elif isinstance(message, OtherAnswer) and message.kind != "eventsCancelAccepted":
             self._log_once(f"ignored a {message.kind} response from the Ankaios agent")
         return outcome
-
-    def _subscribe(self, stream: Stream, now: float) -> bytes:
-        request_id = new_request_id()
-        stream.requests.subscribing(request_id, now)
-        stream.next_resync = now + self.resync_interval
-        return state_request_frame(request_id, stream.masks, subscribe=True)
 
     def _handle_state(self, answer: StateAnswer, now: float, outcome: Outcome) -> None:
         for oddity in answer.oddities:
@@ -232,7 +188,7 @@ class Subscription:
                 outcome.reports.append(meaning.report)
             if meaning.missing and requests.pending is None:
                 LOG.info("an event named an instance without its state; re-reading the state")
-                outcome.frames.append(self._subscribe(stream, now))
+                outcome.frames.append(stream.subscribe(now))
         elif kind is Answer.SUPERSEDED:
             outcome.frames.append(cancel_frame(answer.request_id))
         return kind is not Answer.UNKNOWN
@@ -274,7 +230,7 @@ class Subscription:
         LOG.warning("%s", advice.mask_denied(topic.value, missing))
         stream.masks = FALLBACK[topic]
         if stream.masks:
-            outcome.frames.append(self._subscribe(stream, now))
+            outcome.frames.append(stream.subscribe(now))
 
     def _log_once(self, text: str) -> None:
         if text not in self._logged and len(self._logged) < _MAX_LOGGED:
