@@ -20,6 +20,7 @@ class Answer(enum.Enum):
     """What a response to a request id means to the bridge."""
 
     SNAPSHOT = "the answer to the pending subscription: the new live one"
+    REFUSED = "an error answer to the pending subscription"
     PROBE = "the answer to the liveness probe"
     SUPERSEDED = "a subscription the bridge no longer wants: cancel it"
     CURRENT = "an event of the live subscription"
@@ -72,11 +73,11 @@ class Requests:
         return self._other(request_id)
 
     def failed(self, request_id: str) -> Answer:
-        """Classify an error answer: SNAPSHOT for the pending request, PROBE, or UNKNOWN."""
+        """Classify an error answer: REFUSED for the pending request, PROBE, or UNKNOWN."""
         if self.pending is not None and request_id == self.pending.request_id:
             self._answered(self.pending)
             self.pending = None
-            return Answer.SNAPSHOT
+            return Answer.REFUSED
         if self.probe is not None and request_id == self.probe.request_id:
             self._answered(self.probe)
             self.probe = None
