@@ -13,7 +13,7 @@ from bridge.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
-from tests.support.expect import AgentLoads, matches
+from tests.support.expect import INFO_KEYS, AgentLoads, matches
 from tests.support.mqtt import Watcher, wait_for
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges
 
@@ -215,17 +215,7 @@ def test_info_counts_reconnects_and_repairs_after_a_broker_restart(sim: AgentSim
             with Watcher(broker.host, broker.port) as again:
                 shown = document(again, INFO)
         assert shown is not None
-        assert set(shown) == {
-            "version",
-            "started",
-            "prefix",
-            "qos",
-            "masks",
-            "ankaios",
-            "instances",
-            "agents",
-            "counters",
-        }
+        assert set(shown) == INFO_KEYS
         assert (shown["prefix"], shown["qos"], shown["instances"], shown["agents"]) == (
             "ankaios",
             1,

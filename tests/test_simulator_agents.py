@@ -13,6 +13,7 @@ from bridge.simulator import AgentSimulator, instance_id
 from tests.support.simulator import (
     TIMEOUT,
     RawClient,
+    handshaken,
     hello,
     next_raw_event,
     state_request,
@@ -34,9 +35,7 @@ def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
 @pytest.fixture
 def client(sim: AgentSimulator) -> Iterator[RawClient]:
     """A raw client that has completed the handshake."""
-    with RawClient(sim.directory) as raw:
-        raw.send(hello())
-        assert raw.receive().WhichOneof("FromAnkaiosEnum") == "controlInterfaceAccepted"
+    with handshaken(sim.directory) as raw:
         yield raw
 
 

@@ -11,7 +11,7 @@ import pytest
 from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import AgentSimulator, instance_id, protoconv
-from tests.support.simulator import RawClient, hello
+from tests.support.simulator import RawClient, handshaken, hello
 
 ID = instance_id("nginx-config-v1")
 
@@ -35,9 +35,7 @@ def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
 @pytest.fixture
 def client(sim: AgentSimulator) -> Iterator[RawClient]:
     """A raw client that has completed the handshake."""
-    with RawClient(sim.directory) as raw:
-        raw.send(hello())
-        assert raw.receive().WhichOneof("FromAnkaiosEnum") == "controlInterfaceAccepted"
+    with handshaken(sim.directory) as raw:
         yield raw
 
 

@@ -79,6 +79,15 @@ def hello(version: str = "1.0.0") -> _control_api.ToAnkaios:
     return _control_api.ToAnkaios(hello=_control_api.Hello(protocolVersion=version))
 
 
+@contextlib.contextmanager
+def handshaken(directory: Path) -> Iterator[RawClient]:
+    """Yield a raw client whose Hello the simulator accepted."""
+    with RawClient(directory) as raw:
+        raw.send(hello())
+        assert raw.receive().WhichOneof("FromAnkaiosEnum") == "controlInterfaceAccepted"
+        yield raw
+
+
 def connect(sim: AgentSimulator) -> Any:
     """Construct an SDK client against the simulator's directory."""
     ControlInterface.ANKAIOS_CONTROL_INTERFACE_BASE_PATH = str(sim.directory)
