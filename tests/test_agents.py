@@ -13,7 +13,7 @@ from bridge.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
-from tests.support.expect import matches
+from tests.support.expect import AgentLoads, matches
 from tests.support.mqtt import Watcher, wait_for
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges
 
@@ -97,7 +97,11 @@ def test_with_interval_zero_every_load_change_is_published(
         wait_for(lambda: document(w, HPC1) is not None, 5, "hpc1's status")
         for cpu in (10, 20, 30):
             sim.set_agent_load("hpc1", cpu, 1000)
-            wait_for(lambda cpu=cpu: loads(w, HPC1)[-1:] == [(cpu, 1000)], 2, f"cpu {cpu}")
+
+            def loaded(cpu: int = cpu) -> bool:
+                return loads(w, HPC1)[-1:] == [(cpu, 1000)]
+
+            wait_for(loaded, 2, f"cpu {cpu}")
         assert loads(w, HPC1)[1:] == [(10, 1000), (20, 1000), (30, 1000)]
 
 
@@ -171,7 +175,9 @@ def test_every_subset_of_allow_rules_gives_what_it_allows(
         sim.connect_agent("hpc1", {"zone": "front"})
         sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED", "exit 1")
         info = "exit 1" if INFO_MASK in granted else ""
-        agents = {"hpc1": (None, None, {"zone": "front"})} if AGENTS_MASK in granted else {}
+        agents: AgentLoads = (
+            {"hpc1": (None, None, {"zone": "front"})} if AGENTS_MASK in granted else {}
+        )
         want = matches(
             {("hpc1", "nginx", NGINX): ("FAILED", "FAILED_EXEC_FAILED", info)}, agents=agents
         )
