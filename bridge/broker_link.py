@@ -29,6 +29,17 @@ LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
 
 
+class _LastError(logging.Handler):
+    """Keeps the text of the last error line it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.text: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text = record.getMessage()
+
+
 class BrokerLink:
     """Keeps one MQTT connection alive and reports what happens to `sink`.
 
@@ -56,7 +67,13 @@ class BrokerLink:
         self._generation = 0
         self._connected_once = False
         self._accepted = False
-        self._socket_error: str | None = None
+        # paho's error lines (why the socket failed) for the disconnect's log line.
+        # A logger, not `on_log`: for that callback paho formats every debug line,
+        # two per message on its network thread, the bridge's bottleneck under load.
+        # Outside the hierarchy, so nothing propagates and no log level lowers it.
+        self._socket_error = _LastError()
+        self._paho_log = logging.Logger("bridge.paho", logging.ERROR)  # noqa: LOG001
+        self._paho_log.addHandler(self._socket_error)
 
     def start(self) -> None:
         """Build the client (may raise ConfigError for unusable files) and start connecting."""
@@ -68,22 +85,11 @@ class BrokerLink:
     def _new_client(self) -> mqtt.Client:
         will = Will(self.status_topic, OFFLINE, self.settings.qos)
         client = create_client(self.settings, self.settings.client_id, will)
-        window = self._window = PublishWindow()
-
-        def on_publish(
-            _client: mqtt.Client,
-            _userdata: object,
-            mid: int,
-            _reason: ReasonCode,
-            _properties: Properties | None,
-        ) -> None:
-            window.done(mid)
-
-        client.on_publish = on_publish
+        self._window = PublishWindow()
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_log = self._on_log
+        client.enable_logger(self._paho_log)
         return client
 
     def publish(self, topic: str, payload: bytes) -> bool:
@@ -95,13 +101,12 @@ class BrokerLink:
         while True:
             if client is None or not client.is_connected():
                 return False
-            if window.acquire(WAIT):
+            if window.room(WAIT):
                 break
         info = client.publish(topic, payload or None, qos=self.settings.qos, retain=True)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            window.release()
             return False
-        window.track(info.mid)
+        window.add(info)
         return True
 
     def stop(self, connect_wait: float = 0.0) -> None:
@@ -153,7 +158,7 @@ class BrokerLink:
                 f"cannot connect to {self.settings.host}:{self.settings.port}: {err}"
             )
             return
-        self._socket_error = None
+        self._socket_error.text = None
         self._ended.clear()
         # paho's own network thread: publishes from the bridge's threads are
         # then queued for it rather than written by the caller.
@@ -224,7 +229,7 @@ class BrokerLink:
         if self._reconnect.stopping:
             return
         self.sink(BrokerDisconnected())
-        cause = self._socket_error or str(reason_code)
+        cause = self._socket_error.text or str(reason_code)
         if self._accepted:
             self._reconnect.failed(f"lost the broker connection ({cause})")
             return
@@ -234,10 +239,6 @@ class BrokerLink:
         hint = " (is the client certificate accepted?)" if tls and tls.cert_file else ""
         where = f"{self.settings.host}:{self.settings.port}"
         self._reconnect.failed(f"{where} closed the connection before accepting it{hint}: {cause}")
-
-    def _on_log(self, _client: mqtt.Client, _userdata: object, level: int, text: str) -> None:
-        if level == mqtt.MQTT_LOG_ERR:
-            self._socket_error = text
 
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,11 @@ class Counters:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class InfoFields:
-    """The fields of the document that are published at once when they change."""
+class InfoFields(NamedTuple):
+    """The fields of the document that are published at once when they change.
+
+    A NamedTuple: made and compared after every input (creation and equality in C).
+    """
 
     masks: tuple[str, ...] = ()
     ankaios: str = "disconnected"
@@ -79,12 +82,14 @@ class InfoClock:
     published: InfoFields | None = None
     counters: tuple[int, ...] = ()
     published_at: datetime | None = None
+    # published_at + interval, made once per publish rather than after every input.
+    until: datetime | None = None
 
     def held_until(self, counters: Counters) -> datetime | None:
         """When held-back counters may go out; None when nothing is held back."""
-        if self.published_at is None or counters.values() == self.counters:
+        if self.until is None or counters.values() == self.counters:
             return None
-        return self.published_at + timedelta(seconds=self.interval)
+        return self.until
 
     def due(self, fields: InfoFields, counters: Counters, now: datetime) -> bool:
         """Whether the document must go out at `now`."""
@@ -98,6 +103,7 @@ class InfoClock:
     def sent(self, fields: InfoFields, counters: Counters, now: datetime) -> None:
         """Remember what went out at `now`."""
         self.published, self.published_at, self.counters = fields, now, counters.values()
+        self.until = now + timedelta(seconds=self.interval)
 
     def forget(self) -> None:
         """Publish at the next chance: the broker may hold none of it (a new connection)."""
