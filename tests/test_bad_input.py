@@ -121,7 +121,7 @@ def test_unknown_states_are_published_as_unknown(sim: AgentSimulator, broker: Mo
 
 
 def test_long_names_and_huge_additional_info(sim: AgentSimulator, broker: Mosquitto) -> None:
-    """Names at Ankaios's length limit and a 1 MB additional-info string are mirrored correctly."""
+    """Names at Ankaios's length limit are mirrored; a 1 MB additional info is cut to 1,000 characters and nothing else is lost."""
     agent, workload = "a" * 63, "w" * 63
     sim.set_state(
         agent, workload, RADIO, "FAILED", "FAILED_EXEC_FAILED", additional_info="x" * 1_000_000
