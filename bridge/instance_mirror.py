@@ -74,9 +74,13 @@ class InstanceMirror:
         into the known instance, never taken for a missing one.
         """
         if item.complete:
-            self.infos = dict(item.infos)
+            self.infos = {key: text for key, text in item.infos.items() if text}
         else:
-            self.infos.update(item.infos)
+            for key, text in item.infos.items():
+                if text:
+                    self.infos[key] = text
+                else:
+                    self.infos.pop(key, None)
         truth = self.truth
         if truth is None:
             return []

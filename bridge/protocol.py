@@ -80,7 +80,7 @@ class StateAnswer:
     altered: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None
     # Values this version does not know, e.g. "unknown sub-state 9 of RUNNING".
     oddities: tuple[str, ...] = field(default=())
-    # The additional info of the instances that carry one, clipped.
+    # The additional info of the instances that carry a text, clipped.
     infos: Mapping[InstanceKey, str] = field(default_factory=dict)
     agents: Mapping[str, AgentReport] = field(default_factory=dict)
 
@@ -195,8 +195,11 @@ def _instances(
             for instance_id in id_map:
                 execution = id_map[instance_id]
                 key = InstanceKey(agent, workload, instance_id)
-                if execution.HasField("additionalInfo"):
-                    infos[key] = clip_info(execution.additionalInfo)
+                # Upstream 1.0.1 sends "" for none: only texts are kept (10,000
+                # empty ones cost 3 MiB), and a missing one reads as "".
+                info = execution.additionalInfo
+                if info:
+                    infos[key] = clip_info(info)
                 state = _execution_state(execution, oddities)
                 if state is not None:
                     instances[key] = state
