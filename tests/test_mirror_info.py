@@ -103,3 +103,12 @@ def test_the_info_payload_is_not_published_twice() -> None:
     """Nothing changed, nothing published: no info without a change."""
     mirror = running(info_interval=0.0)
     assert feed(mirror, Tick(), info=True) == []
+
+
+def test_a_foreign_info_is_corrected() -> None:
+    """Someone else's retained `$bridge/info` is replaced by the bridge's own document at once."""
+    mirror = running(info_interval=60.0)
+    (ours,) = infos(feed(mirror, AnkaiosLink(connected=False), info=True))
+    published = feed(mirror, BrokerMessage(INFO, b'{"version":"x"}', retain=True), info=True)
+    (again,) = infos(published)
+    assert again == ours

@@ -82,6 +82,16 @@ def _swap(sim: AgentSimulator, overlap: float = 0.0) -> None:
     sim.wait_for(lambda s: not s.swap_in_progress, TIMEOUT)
 
 
+def _fill_the_channel(sim: AgentSimulator, client: Client) -> None:
+    """Cut the server and send r0..r20: the 20 the to-server channel holds and the one the task holds."""
+    sim.cut_server()
+    # Exactly what the task takes: more could sit either in its read buffer (lost) or
+    # in the pipe (read by the next task before any Hello), whichever the scheduler picks.
+    for number in range(21):
+        client.send(_state_request(f"r{number}", "agents"))
+    _until(lambda: len(sim.frames) == 2 + 21)
+
+
 def _kind(message: _control_api.FromAnkaios) -> str:
     return message.WhichOneof("FromAnkaiosEnum") or ""
 
@@ -255,12 +265,7 @@ def test_outage_answers_are_lost_without_a_hello(sim: AgentSimulator, client: Cl
 
 def test_full_to_server_channel_stops_reading(sim: AgentSimulator, client: Client) -> None:
     """With 20 requests queued the task takes one more and stops reading; later frames wait in the pipe and reach the new task first."""
-    sim.cut_server()
-    # Exactly what the task takes: more could sit either in its read buffer (lost) or
-    # in the pipe (read by the next task before any Hello), whichever the scheduler picks.
-    for number in range(21):
-        client.send(_state_request(f"r{number}", "agents"))
-    _until(lambda: len(sim.frames) == 2 + 21)
+    _fill_the_channel(sim, client)
     client.send(_state_request("late", "agents"))
     with pytest.raises(TimeoutError):
         client.receive(timeout=0.3)
@@ -272,11 +277,7 @@ def test_full_to_server_channel_stops_reading(sim: AgentSimulator, client: Clien
 
 def test_full_channel_answers_twenty_after_the_hello(sim: AgentSimulator, client: Client) -> None:
     """After restore and a Hello exactly the 20 queued requests are answered, in order; the one the blocked task held is lost."""
-    sim.cut_server()
-    # 21: the 20 the channel holds and the one the task holds; see the test above.
-    for number in range(21):
-        client.send(_state_request(f"r{number}", "agents"))
-    _until(lambda: len(sim.frames) == 2 + 21)
+    _fill_the_channel(sim, client)
     sim.restore_server(overlap=0.0)
     sim.wait_for(lambda s: not s.swap_in_progress, TIMEOUT)
     client.send(hello())
