@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from bridge.broker_options import MqttSettings
-from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, BrokerSynced, Input
+from bridge.broker_sync import SyncMarker
+from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
 from bridge.mqtt_client import Will, create_client, describe_settings, release, warn_if_insecure
+from bridge.mqtt_version import MQTT5, VersionChoice, refuses_version
 from bridge.publish_window import WAIT, PublishWindow
 from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
 from bridge.reconnect import Failure, Reconnect
-from bridge.topics import bridge_topic, prefix_filter
+from bridge.topics import bridge_topic
 
 LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
@@ -52,9 +52,9 @@ class BrokerLink:
         self.sink = sink
         self.status_topic = bridge_topic(settings.prefix, "status")
         self.ankaios_topic = bridge_topic(settings.prefix, "ankaios")
-        # The marker comes back after the retained burst: one connection's packets
-        # are answered in order, and no retained message is ever stored there.
-        self.marker_topic = bridge_topic(settings.prefix, f"sync/{uuid.uuid4().hex}")
+        self.where = f"{settings.host}:{settings.port}"
+        self.marker = SyncMarker(settings.prefix, self.where)
+        self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
         self._window = PublishWindow()
         self._reconnect = Reconnect(settings.reconnect_max_delay, self._log_failure)
@@ -67,6 +67,10 @@ class BrokerLink:
         self._generation = 0
         self._connected_once = False
         self._accepted = False
+        # Any CONNACK on this connection, accepting or not: a close without one is
+        # how RabbitMQ 3.10 refuses MQTT 5.
+        self._answered = False
+        self._fall_back = False
         # paho's error lines (why the socket failed) for the disconnect's log line.
         # A logger, not `on_log`: for that callback paho formats every debug line,
         # two per message on its network thread, the bridge's bottleneck under load.
@@ -84,11 +88,14 @@ class BrokerLink:
 
     def _new_client(self) -> mqtt.Client:
         will = Will(self.status_topic, OFFLINE, self.settings.qos)
-        client = create_client(self.settings, self.settings.client_id, will)
+        version = self.version.current
+        client = create_client(self.settings, self.settings.client_id, will, version)
+        self._client_version = version
         self._window = PublishWindow()
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.enable_logger(self._paho_log)
         return client
 
@@ -143,19 +150,27 @@ class BrokerLink:
         release(client)
 
     def _attempt(self) -> None:
+        self._connect()
+        while self._fall_back and not self._reconnect.stopping:
+            # `auto`: the broker refused MQTT 5; offer 3.1.1 at once, no backoff.
+            self._connect()
+
+    def _connect(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
-        if client.is_connected() or self._accepted:
+        self._fall_back = False
+        if client.is_connected() or self._accepted or self._client_version != self.version.current:
             # paho keeps unacknowledged QoS 1 publishes and replays them after a
             # reconnect, behind the resync: a fresh client has no such backlog.
             release(client)
             client = self._client = self._new_client()
-        self._accepted = False
+        self._accepted = self._answered = False
         try:
             client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
         except (OSError, ValueError) as err:
+            # Only here is the broker unreachable: every other failure is its answer.
             self._reconnect.failed(
-                f"cannot connect to {self.settings.host}:{self.settings.port}: {err}"
+                f"cannot connect to {self.where}: {self.version.failure(str(err))}"
             )
             return
         self._socket_error.text = None
@@ -185,35 +200,31 @@ class BrokerLink:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        self._answered = True
         if reason_code.is_failure:
-            self._reconnect.failed(f"the broker refused the connection: {reason_code}")
+            if refuses_version(reason_code.value) and self.version.refused(str(reason_code)):
+                self._fall_back = True
+                return
+            cause = self.version.failure(str(reason_code))
+            self._reconnect.failed(f"the broker at {self.where} refused the connection: {cause}")
             return
         self._reconnect.accepted()
+        self.version.accepted()
         self._accepted = True
         self._generation += 1
         LOG.info(
-            "connected to the broker at %s:%s%s",
-            self.settings.host,
-            self.settings.port,
+            "connected to the broker at %s%s with MQTT %s",
+            self.where,
             " again" if self._connected_once else "",
+            self.version.current,
         )
         self._connected_once = True
         with self._status_lock:
             if self._reconnect.stopping:
                 return
-            self.sink(BrokerConnected(self._generation))
+            self.sink(BrokerConnected(self._generation, self.version.current))
             client.publish(self.status_topic, ONLINE, qos=self.settings.qos, retain=True)
-        # No Local: the broker does not echo the bridge's own publishes back (it
-        # still sends retained ones at subscribe time), so what arrives live was
-        # published by someone else. Retain As Published tells retained from live.
-        watch = SubscribeOptions(qos=0, noLocal=True, retainAsPublished=True)
-        client.subscribe(
-            [
-                (prefix_filter(self.settings.prefix), watch),
-                (self.marker_topic, SubscribeOptions(qos=0)),
-            ]
-        )
-        client.publish(self.marker_topic, str(self._generation).encode(), qos=0)
+        self.marker.start(client, self._generation, mqtt5=self.version.current == MQTT5)
         # Only now may stop() say `offline`: it must come after this `online`.
         self._connected.set()
 
@@ -233,21 +244,40 @@ class BrokerLink:
         if self._accepted:
             self._reconnect.failed(f"lost the broker connection ({cause})")
             return
+        if self._answered:
+            return  # the refusing CONNACK said it all
+        if self.version.refused(cause):
+            self._fall_back = True
+            return
         # TLS 1.3 servers check the client certificate after the handshake, so a
         # refused certificate shows only as the connection closing before CONNACK.
         tls = self.settings.tls
         hint = " (is the client certificate accepted?)" if tls and tls.cert_file else ""
-        where = f"{self.settings.host}:{self.settings.port}"
-        self._reconnect.failed(f"{where} closed the connection before accepting it{hint}: {cause}")
+        cause = self.version.failure(cause)
+        self._reconnect.failed(
+            f"{self.where} closed the connection before accepting it{hint}: {cause}"
+        )
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        synced = self.marker.subscribed(mid, reason_codes)
+        if synced is not None:
+            self.sink(synced)
 
     def _on_message(
-        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+        self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
-        if message.topic == self.marker_topic:
-            try:
-                generation = int(message.payload)
-            except ValueError:
-                return
-            self.sink(BrokerSynced(generation))
+        topic, payload, retain = message.topic, bytes(message.payload), bool(message.retain)
+        if topic == self.marker.topic:
+            synced = self.marker.arrived(client, payload)
+            if synced is not None:
+                self.sink(synced)
             return
-        self.sink(BrokerMessage(message.topic, bytes(message.payload), bool(message.retain)))
+        self.marker.observe(topic, payload, retain=retain)
+        self.sink(BrokerMessage(topic, payload, retain))

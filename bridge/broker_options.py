@@ -37,6 +37,8 @@ class MqttSettings:
     password: str | None = field(default=None, repr=False)
     reconnect_max_delay: float = table.RECONNECT_MAX_DELAY.default
     keepalive: int = table.KEEPALIVE.default
+    # "auto", "5" or "3.1.1": see bridge.mqtt_version.
+    protocol: str = table.PROTOCOL.default
 
 
 def add_mqtt_arguments(parser: argparse.ArgumentParser, client_id: str | None = None) -> None:
@@ -91,4 +93,5 @@ def mqtt_settings(
         password=None if password_file is not None else value(table.PASSWORD, args, environ),
         reconnect_max_delay=value(table.RECONNECT_MAX_DELAY, args, environ),
         keepalive=value(table.KEEPALIVE, args, environ),
+        protocol=value(table.PROTOCOL, args, environ),
     )

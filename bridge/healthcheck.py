@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from bridge import option_tables as table
 from bridge.broker_options import add_mqtt_arguments, mqtt_settings
 from bridge.mqtt_client import create_client, why
+from bridge.mqtt_version import VersionChoice, refuses_version
 from bridge.options import ConfigError, OptionParser, add_options, value
 from bridge.reconcile import ONLINE
 from bridge.topics import bridge_topic
@@ -38,10 +39,14 @@ PROG = "ankaios-mqtt-healthcheck"
 class _Probe:
     """One subscription to the status topic; `verdict` is None until the answer is known."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, version: VersionChoice) -> None:
         self.topic = topic
+        self.version = version
         self.verdict: str | None = None
         self.healthy = False
+        # Any CONNACK: a close without one is how RabbitMQ 3.10 refuses MQTT 5.
+        self.answered = False
+        self.fall_back = False
         self._end_mid: int | None = None
 
     def on_connect(
@@ -52,9 +57,15 @@ class _Probe:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        self.answered = True
         if reason_code.is_failure:
-            self.verdict = f"the broker refused the connection: {reason_code}"
+            reason = str(reason_code)
+            if refuses_version(reason_code.value) and self.version.refused(reason):
+                self.fall_back = True
+                return
+            self.verdict = f"the broker refused the connection: {self.version.failure(reason)}"
             return
+        self.version.accepted()
         client.subscribe(self.topic, qos=0)
         # mosquitto answers one connection's packets in order: the UNSUBACK of a filter
         # never subscribed comes after the retained message, if there is one.
@@ -92,26 +103,45 @@ class _Probe:
 
 def check(settings: MqttSettings, timeout: float) -> str | None:
     """Return None when the bridge's retained status is `online`, else why not (one line)."""
-    probe = _Probe(bridge_topic(settings.prefix, "status"))
-    client = create_client(settings, f"{PROG}-{secrets.token_hex(4)}")
+    version = VersionChoice(settings.protocol)
+    deadline = time.monotonic() + timeout
+    # At most two connections: `auto` falls back from MQTT 5 to 3.1.1 once.
+    while True:
+        probe = _Probe(bridge_topic(settings.prefix, "status"), version)
+        problem = _check_once(settings, probe, deadline, timeout)
+        if not probe.fall_back:
+            return problem
+
+
+def _check_once(
+    settings: MqttSettings, probe: _Probe, deadline: float, timeout: float
+) -> str | None:
+    """Connect once with the probe's version; `probe.fall_back` asks for 3.1.1 next."""
+    client = create_client(
+        settings, f"{PROG}-{secrets.token_hex(4)}", version=probe.version.current
+    )
     client.on_connect = probe.on_connect
     client.on_subscribe = probe.on_subscribe
     client.on_message = probe.on_message
     client.on_unsubscribe = probe.on_unsubscribe
     client.connect_timeout = timeout
     where = f"{settings.host}:{settings.port}"
-    deadline = time.monotonic() + timeout
     try:
         client.connect(settings.host, settings.port, settings.keepalive)
     except (OSError, ValueError) as err:
         return f"cannot connect to the MQTT broker at {where}: {why(err)}"
     try:
-        while probe.verdict is None:
+        while probe.verdict is None and not probe.fall_back:
             left = deadline - time.monotonic()
             if left <= 0:
                 return f"no answer about {probe.topic} from {where} within {timeout:g} s"
-            if client.loop(min(left, 0.1)) != 0 and probe.verdict is None:
-                return f"the MQTT broker at {where} closed the connection"
+            failed = client.loop(min(left, 0.1)) != 0
+            if failed and probe.verdict is None and not probe.fall_back:
+                if not probe.answered and probe.version.refused("closed before CONNACK"):
+                    probe.fall_back = True
+                    return None
+                cause = probe.version.failure("closed the connection")
+                return f"the MQTT broker at {where} {cause}"
     finally:
         client.disconnect()
     return None if probe.healthy else probe.verdict

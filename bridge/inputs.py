@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bridge.agents import AgentReport
 from bridge.model import ExecutionState
+from bridge.mqtt_version import MQTT5
 from bridge.topics import InstanceKey
 
 
@@ -74,16 +75,22 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class BrokerConnected:
-    """The broker accepted connection number `generation`; its retained burst follows."""
+    """The broker accepted connection `generation` in MQTT `version`; its retained burst follows."""
 
     generation: int
+    version: str = MQTT5
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerSynced:
-    """The broker has delivered every retained message of connection `generation`."""
+    """The broker has delivered every retained message of connection `generation`.
+
+    `lacks` names what the contract needs and this broker does not do (see
+    bridge.broker_sync): the retained view is then incomplete.
+    """
 
     generation: int
+    lacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

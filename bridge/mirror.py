@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import assert_never
 
 from bridge.agent_mirror import AgentMirror
+from bridge.echoes import Echoes
 from bridge.info import BridgeFacts, Counters, InfoClock, InfoFields, encode_info
 from bridge.inputs import (
     Agents,
@@ -31,6 +32,7 @@ from bridge.inputs import (
     Tick,
 )
 from bridge.instance_mirror import InstanceMirror
+from bridge.mqtt_version import MQTT5, MQTT311
 from bridge.reconcile import ANKAIOS_CONNECTED, ANKAIOS_DISCONNECTED, ONLINE, Publish
 from bridge.topics import bridge_topic, parse_agent_topic, parse_instance_topic
 
@@ -64,6 +66,9 @@ class Mirror:
         self._info = InfoClock(info_interval)
         self._info_payload = b""
         self._logged_foreign: set[str] = set()
+        self._version = MQTT5
+        self._lacks: tuple[str, ...] = ()
+        self.echoes = Echoes()
 
     def handle(self, item: MirrorInput, now: datetime) -> list[Publish]:
         """Apply one input; return the publishes (the retained view already counts them)."""
@@ -83,6 +88,7 @@ class Mirror:
         self._count(plan)
         if self.synced:
             plan.extend(self._info_plan(now))
+        self.echoes.sent(plan)
         return plan
 
     def _from_ankaios(  # noqa: PLR0911 - one answer per kind of input
@@ -122,15 +128,18 @@ class Mirror:
         match item:
             case BrokerMessage():
                 return self._observe(item, now)
-            case BrokerConnected(generation=generation):
+            case BrokerConnected(generation=generation, version=version):
                 self._generation = generation
+                self._version = version
+                self.echoes.reset(expected=version == MQTT311)
                 self.counters.brokerReconnects = max(generation - 1, 0)
                 self.synced = False
                 self.retained = {}
                 return []
-            case BrokerSynced(generation=generation):
+            case BrokerSynced(generation=generation, lacks=lacks):
                 if generation != self._generation:
                     return []
+                self._lacks = lacks
                 self.synced = True
                 self._info.forget()
                 return self._reconcile(now)
@@ -167,6 +176,8 @@ class Mirror:
             self._ankaios.decode(),
             len(self.instances.truth or {}),
             len(self.agents.truth or {}),
+            self._version,
+            self._lacks,
         )
         if not self._info.due(fields, self.counters, now):
             return []
@@ -178,10 +189,14 @@ class Mirror:
         return [Publish(self._info_topic, self._info_payload)]
 
     def _observe(self, message: BrokerMessage, now: datetime) -> list[Publish]:
-        if not message.retain:
-            # A non-retained publish changes nothing a new subscriber sees.
-            return []
         topic = message.topic
+        # Under MQTT 5 (Retain As Published) a live publish changes nothing a new
+        # subscriber sees. Under 3.1.1 a foreign retained publish also arrives live:
+        # anything but the bridge's own echo is checked against the truth, which
+        # republishes the truth after a foreign live publish (harmless).
+        echoes = self.echoes
+        if not message.retain and (not echoes.expected or echoes.returned(topic, message.payload)):
+            return []
         parsed = parse_instance_topic(self.prefix, topic)
         agent = parse_agent_topic(self.prefix, topic) if parsed is None else None
         if parsed is None and agent is None and not topic.startswith(self._bridge_root):

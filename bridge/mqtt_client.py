@@ -12,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bridge import option_tables as table
 from bridge.broker_options import MqttSettings, TlsSettings
+from bridge.mqtt_version import MQTT5
 from bridge.options import ConfigError
 
 if TYPE_CHECKING:
@@ -126,8 +127,10 @@ def warn_if_insecure(settings: MqttSettings) -> None:
         )
 
 
-def create_client(settings: MqttSettings, client_id: str, will: Will | None = None) -> mqtt.Client:
-    """Return a paho client with TLS, credentials and will applied; nothing connects yet.
+def create_client(
+    settings: MqttSettings, client_id: str, will: Will | None = None, version: str = MQTT5
+) -> mqtt.Client:
+    """Return a paho client of MQTT `version` with TLS, credentials and will; nothing connects yet.
 
     paho's own reconnecting is off (`loop_forever` returns when the connection
     drops): bridge.reconnect runs the loop instead, since paho cannot say why an
@@ -136,7 +139,7 @@ def create_client(settings: MqttSettings, client_id: str, will: Will | None = No
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv5,
+        protocol=mqtt.MQTTv5 if version == MQTT5 else mqtt.MQTTv311,
         reconnect_on_failure=False,
     )
     if settings.tls is not None:
@@ -172,6 +175,6 @@ def describe_settings(settings: MqttSettings) -> str:
     password = "set" if (settings.password or settings.password_file) else "none"
     return (
         f"broker={settings.host}:{settings.port} client-id={settings.client_id} "
-        f"prefix={settings.prefix} qos={settings.qos} tls={tls} "
+        f"prefix={settings.prefix} qos={settings.qos} protocol={settings.protocol} tls={tls} "
         f"username={settings.username or 'none'} password={password}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.model import STATES, UNKNOWN
+from bridge.mqtt_version import AUTO, CHOICES
 from bridge.options import (
     Declared,
     Option,
@@ -94,6 +95,13 @@ RECONNECT_MAX_DELAY = Option(
     number(0.1),
     "cap of the reconnect backoff in seconds",
 )
+PROTOCOL = Option(
+    "--mqtt-protocol",
+    "MQTT_PROTOCOL",
+    AUTO,
+    one_of({name: name for name in CHOICES}),
+    "MQTT version: auto (5, then 3.1.1 when the broker refuses 5), 5 or 3.1.1",
+)
 BROKER_OPTIONS: tuple[Declared, ...] = (
     HOST,
     PORT,
@@ -109,6 +117,7 @@ BROKER_OPTIONS: tuple[Declared, ...] = (
     PASSWORD,
     KEEPALIVE,
     RECONNECT_MAX_DELAY,
+    PROTOCOL,
 )
 
 # The bridge's own.

@@ -16,7 +16,7 @@ from rich.live import Live
 from bridge import option_tables as table
 from bridge.broker_options import MqttSettings, add_mqtt_arguments, mqtt_settings
 from bridge.dashboard.document import format_document, snapshot_document
-from bridge.dashboard.events import Disconnected
+from bridge.dashboard.events import Disconnected, Event
 from bridge.dashboard.feed import Feed, Inbox
 from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
@@ -129,10 +129,18 @@ def wait_for_snapshot(settings: MqttSettings, timeout: float) -> View:
                 raise BrokerUnavailableError(_why_not(view, settings, timeout))
             batch = inbox.take(left, min(GATHER, left))
             view = apply_all(view, batch)
+            _end_if_final(batch)
             if any(isinstance(event, Disconnected) and event.refused for event in batch):
                 msg = f"the MQTT broker at {_broker(settings)} {view.reason}"
                 raise BrokerUnavailableError(msg)
     return view
+
+
+def _end_if_final(batch: list[Event]) -> None:
+    """Raise when the broker cannot serve the dashboard at all (its own line says why)."""
+    for event in batch:
+        if isinstance(event, Disconnected) and event.final:
+            raise BrokerUnavailableError(event.reason)
 
 
 def _why_not(view: View, settings: MqttSettings, timeout: float) -> str:
@@ -157,7 +165,9 @@ def _show_live(options: Options, console: Console) -> int:
             Live(console=console, auto_refresh=False, redirect_stderr=False) as live,
         ):
             while True:
-                view = apply_all(view, inbox.take(TICK, GATHER))
+                batch = inbox.take(TICK, GATHER)
+                _end_if_final(batch)
+                view = apply_all(view, batch)
                 now = datetime.now().astimezone()
                 screen = build_screen(view, broker, now, console.height, chosen)
                 live.update(screen, refresh=True)

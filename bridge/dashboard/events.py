@@ -15,11 +15,16 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class Disconnected:
-    """A connection attempt failed or the connection was lost; `refused` if the broker said no."""
+    """A connection attempt failed or the connection was lost; `refused` if the broker said no.
+
+    `final` when the broker cannot serve the dashboard at all (it sends no retained
+    messages to a wildcard subscription): the dashboard then ends.
+    """
 
     at: datetime
     reason: str
     refused: bool = False
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)

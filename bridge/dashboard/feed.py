@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Self
 
 from bridge.clock import utc_now
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
-from bridge.mqtt_client import create_client, warn_if_insecure, why
+from bridge.mqtt_client import create_client, release, warn_if_insecure, why
+from bridge.mqtt_version import VersionChoice, refuses_version
 from bridge.reconnect import Failure, Reconnect
-from bridge.topics import prefix_filter
+from bridge.topics import bridge_topic, prefix_filter
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -71,9 +72,18 @@ class Feed:
         self.settings = settings
         self.events = events
         self.marker_filter = f"{settings.prefix}/$dashboard/end-of-snapshot"
+        self.status_topic = bridge_topic(settings.prefix, "status")
+        self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
+        self._client_version = self.version.current
         self._marker_mid: int | None = None
         self._refused = False
+        # Any CONNACK: a close without one is how RabbitMQ 3.10 refuses MQTT 5.
+        self._answered = False
+        self._fall_back = False
+        # The bridge's retained status seen in the snapshot, or on the probe after it.
+        self._status_seen = False
+        self._probing = False
         self._reconnect = Reconnect(settings.reconnect_max_delay, self._report)
         self._thread = threading.Thread(
             target=self._reconnect.run, args=(self._attempt,), name="dashboard-mqtt", daemon=True
@@ -93,15 +103,20 @@ class Feed:
 
     def start(self) -> None:
         """Build the client (ConfigError for unusable TLS or password files) and connect."""
-        client = create_client(self.settings, self.settings.client_id)
+        self._client = self._new_client()
         warn_if_insecure(self.settings)
+        self._thread.start()
+
+    def _new_client(self) -> mqtt.Client:
+        version = self.version.current
+        client = create_client(self.settings, self.settings.client_id, version=version)
+        self._client_version = version
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
-        self._client = client
-        self._thread.start()
+        return client
 
     def stop(self) -> None:
         """Disconnect and let the network thread end."""
@@ -112,9 +127,19 @@ class Feed:
             self._thread.join(_JOIN_TIMEOUT)
 
     def _attempt(self) -> None:
+        self._connect()
+        while self._fall_back and not self._reconnect.stopping:
+            # `auto`: the broker refused MQTT 5; offer 3.1.1 at once, no backoff.
+            self._connect()
+
+    def _connect(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
-        self._refused = False
+        if self._client_version != self.version.current:
+            release(client)
+            client = self._client = self._new_client()
+        self._refused = self._answered = self._fall_back = False
+        self._status_seen = self._probing = False
         try:
             client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
         except (OSError, ValueError) as err:
@@ -133,10 +158,17 @@ class Feed:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        self._answered = True
         if reason_code.is_failure:
-            self._refuse(client, f"refused the connection: {reason_code}")
+            reason = str(reason_code)
+            if refuses_version(reason_code.value) and self.version.refused(reason):
+                self._fall_back = True
+                client.disconnect()
+                return
+            self._refuse(client, f"refused the connection: {self.version.failure(reason)}")
             return
         self._reconnect.accepted()
+        self.version.accepted()
         self.events.put(Connected(utc_now()))
         # QoS 0: at QoS 1 mosquitto hands a new subscriber only max_inflight +
         # max_queued (1020 by default) of the retained messages and drops the rest.
@@ -158,21 +190,47 @@ class Feed:
 
     def _on_unsubscribe(
         self,
-        _client: mqtt.Client,
+        client: mqtt.Client,
         _userdata: object,
         mid: int,
         _reason_codes: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
-        if mid == self._marker_mid and not self._refused:
+        if mid != self._marker_mid or self._refused:
+            return
+        if self._status_seen and self._probing:
+            # The exact subscription got what the wildcard one did not (RabbitMQ).
+            prefix = self.settings.prefix
+            lack = (
+                f"the broker at {self._where()} sends no retained messages to wildcard "
+                f"subscriptions such as {prefix}/#, which the dashboard needs to list every "
+                f"workload; subscribe to exact topics ({prefix}/<agent>/<workload>/<id>/state)"
+            )
+            self._refused = True
+            self._reconnect.stop()
+            self.events.put(Disconnected(utc_now(), lack, refused=True, final=True))
+            client.disconnect()
+            return
+        if self._status_seen or self._probing:
             self.events.put(SnapshotEnd(utc_now()))
+            return
+        # No bridge status in the snapshot: no bridge ever ran here, or the broker
+        # sends no retained messages to wildcard subscriptions. Ask for it exactly.
+        self._probing = True
+        client.subscribe(self.status_topic, qos=0)
+        self._marker_mid = client.unsubscribe(self.marker_filter)[1]
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic: str | None = msg.topic
         except UnicodeDecodeError:
             topic = None
+        if msg.retain and topic == self.status_topic:
+            self._status_seen = True
         self.events.put(Received(utc_now(), topic, bytes(msg.payload), bool(msg.retain)))
+
+    def _where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
 
     def _on_disconnect(
         self,
@@ -182,11 +240,20 @@ class Feed:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        if not self._refused:
+        if self._refused or self._fall_back:
+            return
+        if self._answered:
             reason = "connection lost"
             if str(reason_code) != "Unspecified error":  # paho's words for a dropped socket
                 reason += f": {reason_code}"
             self._reconnect.failed(reason)
+            return
+        # Reached, but closed before any CONNACK: the broker's answer, not "cannot reach".
+        if self.version.refused(str(reason_code)):
+            self._fall_back = True
+            return
+        cause = self.version.failure(str(reason_code))
+        self._reconnect.failed(f"closed the connection before accepting it: {cause}", refused=True)
 
     def _refuse(self, client: mqtt.Client, reason: str) -> None:
         self._refused = True

@@ -1,0 +1,70 @@
+"""Which MQTT version to speak: the `--mqtt-protocol` setting and the `auto` fallback (pure).
+
+Vehicles run MQTT 5 brokers (mosquitto, NanoMQ, EMQX, HiveMQ) and MQTT 3.1.1-only
+ones (NATS, RabbitMQ before 3.13, gateways). `auto` offers MQTT 5 and, when the
+broker refuses that version, offers 3.1.1 at once; the version a broker accepts
+is kept for the life of the process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MQTT5 = "5"
+MQTT311 = "3.1.1"
+AUTO = "auto"
+CHOICES = (AUTO, MQTT5, MQTT311)
+# CONNACK "Unsupported protocol version": 0x84 under MQTT 5, 1 under 3.1.1 (what a
+# 3.1.1-only broker such as NATS answers to an MQTT 5 CONNECT).
+_UNSUPPORTED_VERSION = frozenset({0x84, 1})
+
+
+def refuses_version(reason_value: int) -> bool:
+    """Whether a refusing CONNACK's reason code says the protocol version is unsupported."""
+    return reason_value in _UNSUPPORTED_VERSION
+
+
+@dataclass(slots=True)
+class VersionChoice:
+    """The version to offer next, and why the versions offered in this round were refused.
+
+    A round is one attempt at the setting's first version and, under `auto`, the
+    3.1.1 attempt right after it. `failure()` gives the round's one log line.
+    """
+
+    setting: str = AUTO
+    current: str = MQTT5
+    kept: bool = False
+    _first_refusal: str | None = None
+
+    def __post_init__(self) -> None:
+        self.current = MQTT311 if self.setting == MQTT311 else MQTT5
+
+    def accepted(self) -> None:
+        """Keep `current` from now on: the broker accepted it."""
+        self.kept = True
+        self._first_refusal = None
+
+    def refused(self, reason: str) -> bool:
+        """Note that the broker refused `current` as a protocol; True to offer 3.1.1 at once.
+
+        `reason` is the broker's own word: a CONNACK reason, or how the connection
+        ended before any CONNACK (RabbitMQ 3.10 closes an MQTT 5 CONNECT that way).
+        """
+        if self.setting == AUTO and not self.kept and self.current == MQTT5:
+            self._first_refusal = reason
+            self.current = MQTT311
+            return True
+        return False
+
+    def failure(self, reason: str) -> str:
+        """Return the round's cause for the log, naming both versions when both were tried.
+
+        The next round starts again with the setting's first version.
+        """
+        first, self._first_refusal = self._first_refusal, None
+        if first is None:
+            return reason
+        if not self.kept:
+            self.current = MQTT5
+        return f"MQTT 5: {first}; MQTT 3.1.1: {reason}"
