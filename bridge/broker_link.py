@@ -246,7 +246,9 @@ class BrokerLink:
             return
         if self._answered:
             return  # the refusing CONNACK said it all
-        if self.version.refused(cause):
+        # A close without a socket error: how RabbitMQ 3.10 refuses MQTT 5. A TLS
+        # alert (a refused client certificate) is no protocol question.
+        if self._socket_error.text is None and self.version.refused(cause):
             self._fall_back = True
             return
         # TLS 1.3 servers check the client certificate after the handshake, so a

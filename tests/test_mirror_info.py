@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bridge.inputs import AnkaiosLink, BrokerMessage, Changes, Granted, Snapshot, Tick
+from bridge.inputs import (
+    AnkaiosLink,
+    BrokerConnected,
+    BrokerMessage,
+    BrokerSynced,
+    Changes,
+    Granted,
+    MirrorInput,
+    Snapshot,
+    Tick,
+)
 from bridge.mirror import Mirror
 from tests.test_mirror import (
     FAILED,
@@ -45,6 +55,8 @@ def test_info_holds_exactly_the_documented_keys() -> None:
         "started": "2026-12-01T08:00:00.000Z",
         "prefix": "ankaios",
         "qos": 1,
+        "protocol": "5",
+        "brokerLacks": [],
         "masks": list(MASKS),
         "ankaios": "connected",
         "instances": 1,
@@ -112,3 +124,18 @@ def test_a_foreign_info_is_corrected() -> None:
     published = feed(mirror, BrokerMessage(INFO, b'{"version":"x"}', retain=True), info=True)
     (again,) = infos(published)
     assert again == ours
+
+
+def test_info_names_the_protocol_and_what_the_broker_lacks() -> None:
+    """A 3.1.1 connection to a broker without retained wildcard delivery is said in the info."""
+    mirror = new_mirror()
+    feed(mirror, Granted(MASKS), Snapshot({NGINX: RUNNING}), AnkaiosLink(connected=True))
+    connect: list[MirrorInput] = [
+        BrokerConnected(1, "3.1.1"),
+        BrokerSynced(1, ("retainedOnWildcard",)),
+    ]
+    (document,) = infos(feed(mirror, *connect, info=True))
+    assert (document["protocol"], document["brokerLacks"]) == ("3.1.1", ["retainedOnWildcard"])
+    # The next connection's broker may lack nothing: the info follows it.
+    (document,) = infos(feed(mirror, BrokerConnected(2, "5"), BrokerSynced(2), info=True))
+    assert (document["protocol"], document["brokerLacks"]) == ("5", [])

@@ -27,6 +27,7 @@ SAMPLES: dict[str, tuple[str, str, Any, Any]] = {
     "--mqtt-password-file": ("/flag/pw", "/env/pw", Path("/flag/pw"), Path("/env/pw")),
     "--mqtt-keepalive": ("7", "8", 7, 8),
     "--mqtt-reconnect-max-delay": ("0.5", "1.5", 0.5, 1.5),
+    "--mqtt-protocol": ("3.1.1", "5", "3.1.1", "5"),
     "--mqtt-qos": ("1", "0", 1, 0),
     "--log-level": ("warning", "Error", "WARNING", "ERROR"),
     "--resync-interval": ("7", "8.5", 7.0, 8.5),
