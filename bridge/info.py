@@ -56,6 +56,9 @@ class InfoFields(NamedTuple):
     ankaios: str = "disconnected"
     instances: int = 0
     agents: int = 0
+    # The MQTT protocol spoken to this broker and the parts of the contract it lacks.
+    protocol: str = "5"
+    lacks: tuple[str, ...] = ()
 
 
 def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> bytes:
@@ -65,6 +68,8 @@ def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> b
         "started": facts.started,
         "prefix": facts.prefix,
         "qos": facts.qos,
+        "protocol": fields.protocol,
+        "brokerLacks": list(fields.lacks),
         "masks": list(fields.masks),
         "ankaios": fields.ankaios,
         "instances": fields.instances,

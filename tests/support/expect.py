@@ -24,6 +24,8 @@ INFO_KEYS = {
     "started",
     "prefix",
     "qos",
+    "protocol",
+    "brokerLacks",
     "masks",
     "ankaios",
     "instances",
