@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from bridge.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.contract import validated_json
 from tests.support.expect import INFO_KEYS, AgentLoads, matches
 from tests.support.mqtt import Watcher, wait_for
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges
@@ -36,7 +36,7 @@ def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
 def document(watcher: Watcher, topic: str) -> dict[str, object] | None:
     """Return the retained JSON document of `topic`, or None when it is not there."""
     payload = watcher.snapshot().get(topic)
-    return json.loads(payload) if payload else None
+    return validated_json(topic, payload) if payload else None
 
 
 def loads(watcher: Watcher, topic: str) -> list[tuple[object, object]]:
@@ -44,7 +44,7 @@ def loads(watcher: Watcher, topic: str) -> list[tuple[object, object]]:
     found = []
     for seen, payload, retain in list(watcher.messages):
         if seen == topic and retain and payload:
-            agent = json.loads(payload)
+            agent = validated_json(topic, payload)
             found.append((agent["cpuUsage"], agent["freeMemory"]))
     return found
 

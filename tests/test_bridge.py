@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.contract import validated_json
 from tests.support.expect import Instances, matches
 from tests.support.mqtt import Watcher, read_retained
 from tests.support.scene import MAPS, NGINX, RADIO
@@ -130,7 +130,10 @@ def test_instances_removed_while_down_are_cleared_at_start(
                 matches({("hpc1", "nginx", NGINX): ("RUNNING", "RUNNING_OK")})
             )
     status = f"ankaios/hpc1/nginx/{NGINX}/status"
-    assert json.loads(second[status])["since"] == json.loads(first[status])["since"]
+    assert (
+        validated_json(status, second[status])["since"]
+        == validated_json(status, first[status])["since"]
+    )
 
 
 def test_sigterm_publishes_offline_and_exits_zero(sim: AgentSimulator, broker: Mosquitto) -> None:

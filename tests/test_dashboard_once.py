@@ -21,6 +21,7 @@ from bridge.fieldpaths import BRIDGE_MASKS
 from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status, format_since
 from bridge.topics import InstanceKey, instance_topic
 from tests.support.broker import Mosquitto, free_port
+from tests.support.contract import validate_payload
 from tests.support.mqtt import Watcher, publish, wait_for
 from tests.support.tls import Pki, TlsMosquitto, make_pki, publish_as
 
@@ -74,6 +75,8 @@ INFO = {
     "started": "2026-12-01T09:59:58.000Z",
     "prefix": "ankaios",
     "qos": 1,
+    "protocol": "5",
+    "brokerLacks": [],
     "masks": list(BRIDGE_MASKS),
     "ankaios": "connected",
     "instances": 5,
@@ -114,6 +117,12 @@ def fleet() -> list[tuple[str, bytes]]:
         ("ankaios/$bridge/ankaios", b"connected"),
         ("ankaios/$bridge/info", json.dumps(INFO).encode()),
     ]
+
+
+def test_the_fleet_keeps_the_topic_contract() -> None:
+    """Every payload of the fleet the dashboard tests read is one docs/asyncapi.yaml allows."""
+    for topic, payload in fleet():
+        validate_payload(topic, payload)
 
 
 AGENT_LINES = [

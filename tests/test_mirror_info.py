@@ -46,7 +46,7 @@ def running(info_interval: float = 60.0) -> Mirror:
 
 
 def test_info_holds_exactly_the_documented_keys() -> None:
-    """The info document says version, start, prefix, QoS, masks, link, counts and counters."""
+    """The info document says version, start, prefix, QoS, protocol, what the broker lacks, masks, link, counts and counters."""
     mirror = new_mirror()
     feed(mirror, Granted(MASKS), Snapshot({NGINX: RUNNING}), AnkaiosLink(connected=True))
     (document,) = infos(feed(mirror, *synced(), info=True))

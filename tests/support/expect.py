@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from bridge.answers import MASKS
+from tests.support.contract import ContractError, validate_payload
 
 # The bridge's subscriptions when Ankaios grants everything: one per topic.
 SUBSCRIBED = sorted(MASKS.values())
@@ -80,10 +81,14 @@ def expected_tree(
     return tree
 
 
-def normalized(tree: dict[str, bytes]) -> dict[str, object]:
-    """Return `tree` with status JSON parsed and each well-formed `since` replaced by `*`."""
+def normalized(tree: dict[str, bytes], prefix: str = "ankaios") -> dict[str, object]:
+    """Return `tree` with status JSON parsed and each well-formed `since` replaced by `*`.
+
+    Every payload must fit docs/asyncapi.yaml first: ContractError names the topic.
+    """
     result: dict[str, object] = {}
     for topic, payload in tree.items():
+        validate_payload(topic, payload, prefix)
         if topic.endswith("/$bridge/info"):
             document = json.loads(payload) if payload else None
             result[topic] = (
@@ -99,6 +104,31 @@ def normalized(tree: dict[str, bytes]) -> dict[str, object]:
     return result
 
 
+class TreeCheck:
+    """A predicate for Watcher.wait_tree that remembers why the last tree broke the contract."""
+
+    def __init__(self, want: dict[str, object], prefix: str, ignored: frozenset[str]) -> None:
+        self.want = want
+        self.prefix = prefix
+        self.ignored = ignored
+        # Shown when the tree never matches: the test then fails with the reason.
+        self.violation: str | None = None
+
+    def __call__(self, tree: dict[str, bytes]) -> bool:
+        """Return whether `tree` keeps the contract and equals the expected tree."""
+        if self.ignored:
+            tree = {topic: payload for topic, payload in tree.items() if topic not in self.ignored}
+        try:
+            shown = normalized(tree, self.prefix)
+        except ContractError as err:
+            # Fault tests write foreign payloads that the bridge then repairs: a broken
+            # contract is a tree that does not match yet, not a failure on its own.
+            self.violation = str(err)
+            return False
+        self.violation = None
+        return shown == self.want
+
+
 def matches(
     instances: Instances,
     prefix: str = "ankaios",
@@ -107,21 +137,12 @@ def matches(
     agents: AgentLoads | None = None,
     *,
     info: bool | None = True,
-) -> Callable[[dict[str, bytes]], bool]:
+) -> TreeCheck:
     """Return a predicate for Watcher.wait_tree: the tree equals the contract for `instances`.
 
     `info` None: `$bridge/info` may be there or not (a bridge that fails at once may
     exit before its first broker sync).
     """
     want = expected_tree(instances, prefix, bridge, ankaios, agents, info=bool(info))
-    info_topic = f"{prefix}/$bridge/info"
-
-    def check(tree: dict[str, bytes]) -> bool:
-        if info is None:
-            tree = {topic: payload for topic, payload in tree.items() if topic != info_topic}
-        try:
-            return normalized(tree) == want
-        except (ValueError, RecursionError):
-            return False
-
-    return check
+    ignored = frozenset((f"{prefix}/$bridge/info",) if info is None else ())
+    return TreeCheck(want, prefix, ignored)

@@ -129,6 +129,10 @@ class Watcher:
         except AssertionError:
             shown = expected if not callable(expected) else "a condition"
             msg = f"retained tree {self.snapshot()!r} never became {shown!r}"
+            # A predicate that checks the topic contract says what broke it.
+            violation = getattr(expected, "violation", None)
+            if violation:
+                msg += f"; the last tree broke the contract: {violation}"
             raise AssertionError(msg) from None
         return self.snapshot()
 

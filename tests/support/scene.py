@@ -66,6 +66,8 @@ def assert_converges(
         wait_for(converged, timeout, "the invariant")
     except AssertionError:
         msg = f"retained tree {last!r} does not match Ankaios {reported(sim)!r}"
+        if check.violation:
+            msg += f"; the last tree broke the contract: {check.violation}"
         raise AssertionError(msg) from None
 
 
