@@ -92,3 +92,79 @@ def wait_retained(
         msg = f"retained tree {last!r} never matched"
         raise AssertionError(msg) from None
     return last
+
+
+def publish_as(
+    host: str, port: int, version: str, topic: str, payload: bytes, *, retain: bool = True
+) -> None:
+    """Publish one message (QoS 1) as an unrelated client of MQTT `version`; wait for the PUBACK."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"pub-{uuid.uuid4().hex[:12]}",
+        protocol=VERSIONS[version],
+    )
+    try:
+        client.connect(host, port)
+        client.loop_start()
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        close(client)
+
+
+class LiveLog:
+    """A subscriber of any MQTT version that keeps every message under a filter, in order."""
+
+    def __init__(self, host: str, port: int, topic_filter: str, version: str) -> None:
+        self.host = host
+        self.port = port
+        self.topic_filter = topic_filter
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"log-{uuid.uuid4().hex[:12]}",
+            protocol=VERSIONS[version],
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    def __enter__(self) -> LiveLog:
+        try:
+            self._client.connect(self.host, self.port)
+            self._client.loop_start()
+            subscribed = self._subscribed.wait(10)
+        except BaseException:
+            close(self._client)
+            raise
+        if not subscribed:
+            close(self._client)
+            msg = f"no SUBACK for {self.topic_filter}"
+            raise AssertionError(msg)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._client.disconnect()
+        close(self._client)
+
+    def _on_connect(self, c: mqtt.Client, _u: object, _f: object, _rc: object, _p: object) -> None:
+        c.subscribe(self.topic_filter, qos=0)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, _r: object, _p: object) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def mark(self) -> int:
+        """Return a mark: `on(topic, since=mark)` shows only what arrives after now."""
+        with self._lock:
+            return len(self.messages)
+
+    def on(self, topic: str, since: int = 0) -> list[bytes]:
+        """Return every payload seen on `topic` so far (after mark `since`), in order."""
+        with self._lock:
+            return [payload for seen, payload in self.messages[since:] if seen == topic]

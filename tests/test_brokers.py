@@ -1,0 +1,220 @@
+"""The broker matrix: one contract on mosquitto (MQTT 5 and 3.1.1) and NATS (3.1.1 only).
+
+Each case starts its own real broker; the bridge runs with no protocol flag
+except where a case forces 3.1.1 on a broker that speaks 5. RabbitMQ, which sends
+no retained messages to wildcard subscriptions, has its own tests in
+tests/test_broker_rabbitmq.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from bridge.simulator import AgentSimulator, instance_id
+from tests.support.bridge import BridgeProcess
+from tests.support.expect import matches
+from tests.support.mqtt import wait_for
+from tests.support.retained import LiveLog, publish_as, read_tree, wait_retained
+from tests.support.scene import FAST, NGINX, RADIO, reported
+
+BIN = Path(sys.executable).parent
+
+
+class Restartable(Protocol):
+    """What a case needs of its broker."""
+
+    host: str
+    port: int
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the matrix: a running broker, the version its clients speak, the bridge's flags."""
+
+    name: str
+    broker: Restartable
+    version: str
+    bridge_flags: tuple[str, ...] = ()
+    prefix: str = "ankaios"
+
+    def read(self) -> dict[str, bytes]:
+        """Return what a brand-new subscriber of `<prefix>/#` sees as retained."""
+        return read_tree(self.broker.host, self.broker.port, [f"{self.prefix}/#"], self.version)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
+        """Publish as a foreign client of the case's version."""
+        host, port = self.broker.host, self.broker.port
+        publish_as(host, port, self.version, topic, payload, retain=retain)
+
+    def bridge(self, sim: AgentSimulator, *flags: str) -> BridgeProcess:
+        """Return the bridge process for this broker (not started)."""
+        return BridgeProcess(sim.directory, self.broker.port, *FAST, *self.bridge_flags, *flags)
+
+    def converges(self, sim: AgentSimulator, bridge: str = "online", timeout: float = 5.0) -> None:
+        """Wait until a new subscriber sees exactly what Ankaios reports."""
+        instances, agents = reported(sim)
+        ankaios = None if bridge == "online" else "connected"
+        check = matches(instances, self.prefix, bridge, ankaios, agents)
+        wait_retained(self.read, check, timeout)
+
+
+CASES = ("mosquitto, MQTT 5", "mosquitto, bridge forced to 3.1.1", "nats-server, 3.1.1 only")
+
+
+@pytest.fixture(params=CASES)
+def case(request: pytest.FixtureRequest) -> Iterator[Case]:
+    """One running broker of the matrix."""
+    name: str = request.param
+    if name.startswith("nats"):
+        yield Case(name, request.getfixturevalue("nats_broker"), "3.1.1")
+        return
+    broker = request.getfixturevalue("broker")
+    if "3.1.1" in name:
+        yield Case(name, broker, "3.1.1", ("--mqtt-protocol", "3.1.1"))
+        return
+    yield Case(name, broker, "5")
+
+
+def state_topic(agent: str, workload: str, iid: str) -> str:
+    """Return an instance's state topic under the default prefix."""
+    return f"ankaios/{agent}/{workload}/{iid}/state"
+
+
+def test_snapshot_change_and_removal(case: Case, sim: AgentSimulator) -> None:
+    """The initial snapshot, a state change and a removal all reach a new subscriber."""
+    with case.bridge(sim) as bridge:
+        case.converges(sim)
+        sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+        case.converges(sim)
+        sim.remove("hpc2", "radio", RADIO)
+        case.converges(sim)
+    assert f"with MQTT {case.version}" in bridge.log()
+
+
+def test_stale_topics_are_cleared_at_start(case: Case, sim: AgentSimulator) -> None:
+    """Retained topics of an instance Ankaios no longer reports are cleared when the bridge starts."""
+    ghost = instance_id("ghost")
+    case.publish(state_topic("hpc9", "ghost", ghost), b"RUNNING")
+    case.publish(f"ankaios/hpc9/ghost/{ghost}/status", b"{}")
+    with case.bridge(sim):
+        case.converges(sim)
+
+
+def test_foreign_writes_are_repaired(case: Case, sim: AgentSimulator) -> None:
+    """A wrong state, a phantom instance and a false offline are set right while the bridge runs."""
+    with case.bridge(sim):
+        case.converges(sim)
+        case.publish(state_topic("hpc1", "nginx", NGINX), b"FAILED")
+        case.publish(state_topic("hpc9", "phantom", instance_id("phantom")), b"RUNNING")
+        case.publish("ankaios/$bridge/status", b"offline")
+        case.converges(sim)
+
+
+def test_a_live_foreign_publish_leaves_the_retained_truth(case: Case, sim: AgentSimulator) -> None:
+    """A non-retained wrong state changes nothing a new subscriber sees."""
+    nginx = state_topic("hpc1", "nginx", NGINX)
+    radio = state_topic("hpc2", "radio", RADIO)
+    with (
+        case.bridge(sim),
+        LiveLog(case.broker.host, case.broker.port, "ankaios/#", case.version) as log,
+    ):
+        case.converges(sim)
+        quiet = log.mark()
+        case.publish(nginx, b"FAILED", retain=False)
+        # A barrier: the bridge handles its inputs in order, so once this retained
+        # write is repaired, the live one before it has been handled too.
+        case.publish(radio, b"FAILED")
+        wait_for(lambda: log.on(radio, quiet)[-1:] == [b"PENDING"], 5, "the repair of radio")
+        case.converges(sim)
+
+
+def test_no_echo_loop_while_quiet(case: Case, sim: AgentSimulator) -> None:
+    """Two quick changes are published once each: the bridge's own messages coming back trigger nothing."""
+    nginx = state_topic("hpc1", "nginx", NGINX)
+    radio = state_topic("hpc2", "radio", RADIO)
+    with (
+        case.bridge(sim),
+        LiveLog(case.broker.host, case.broker.port, "ankaios/#", case.version) as log,
+    ):
+        case.converges(sim)
+        quiet = log.mark()
+        # Back to back: the echo of FAILED reaches the bridge when the truth is RUNNING.
+        with sim.burst():
+            sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+            sim.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
+        changes = [b"FAILED", b"RUNNING"]
+        wait_for(lambda: log.on(nginx, quiet) == changes, 5, "the two changes")
+        # The echoes of those changes reach the bridge before this write (one broker,
+        # in order), so whatever they would cause is published before the repair.
+        case.publish(radio, b"FAILED")
+        repaired = [b"FAILED", b"PENDING"]
+        wait_for(lambda: log.on(radio, quiet) == repaired, 5, "the repair of radio")
+        assert log.on(nginx, quiet) == changes
+        assert len(log.on(f"ankaios/hpc1/nginx/{NGINX}/status", quiet)) == 2
+
+
+def test_the_will_marks_a_killed_bridge_offline(case: Case, sim: AgentSimulator) -> None:
+    """SIGKILL leaves `offline` through the will; the instance topics stay."""
+    with case.bridge(sim) as bridge:
+        case.converges(sim)
+        bridge.signal(signal.SIGKILL)
+    case.converges(sim, bridge="offline")
+
+
+def test_a_bridge_restart_reconciles(case: Case, sim: AgentSimulator) -> None:
+    """An instance removed while the bridge was down is cleared by the next bridge."""
+    with case.bridge(sim) as bridge:
+        case.converges(sim)
+        assert bridge.signal(signal.SIGTERM) == 0
+    sim.remove("hpc2", "radio", RADIO)
+    sim.new_workload_instance()
+    with case.bridge(sim):
+        case.converges(sim)
+
+
+def test_a_broker_restart_reconciles(case: Case, sim: AgentSimulator) -> None:
+    """After the broker restarts (keeping its retained messages or not) the tree is whole again."""
+    with case.bridge(sim):
+        case.converges(sim)
+        case.broker.restart()
+        sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+        case.converges(sim, timeout=10)
+
+
+def test_the_dashboard_and_the_health_check(case: Case, sim: AgentSimulator) -> None:
+    """`--once --format json` lists every instance and the health check says healthy, with no protocol flag."""
+    where = ["--mqtt-host", case.broker.host, "--mqtt-port", str(case.broker.port)]
+    with case.bridge(sim):
+        case.converges(sim)
+        shown = subprocess.run(
+            [str(BIN / "ankaios-mqtt-dashboard"), "--once", "--format", "json", *where],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        health = subprocess.run(
+            [str(BIN / "ankaios-mqtt-healthcheck"), *where],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    assert (shown.returncode, shown.stderr) == (0, "")
+    document = json.loads(shown.stdout)
+    rows = {(row["workload"], row["state"]) for row in document["instances"]}
+    assert rows == {("nginx", "RUNNING"), ("radio", "PENDING")}
+    assert document["bridge"]["info"]["protocol"] == case.version
+    assert (health.returncode, health.stderr) == (0, "")
