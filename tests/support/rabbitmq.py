@@ -191,16 +191,20 @@ class RabbitMq(PrivateBroker):
         self._stop_epmd()
 
     def kill(self) -> None:
-        """SIGKILL the node's Erlang VM (nothing is flushed), wait for it, and end its epmd."""
+        """SIGKILL the node's Erlang VM (nothing is flushed), wait until it is gone, end its epmd."""
         process = self._process
         if process is not None:
             beam = self.beam_pid()
-            if beam is not None:
-                _signal(beam, signal.SIGKILL)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            if beam is None:
                 self._kill_group(process)
+            else:
+                # The VM alone, as in a crash: its start script reaps it and exits, so no
+                # zombie is left for PID 1 to collect.
+                os.kill(beam, signal.SIGKILL)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._kill_group(process)
             self._process = None
         self._stop_epmd()
 
@@ -221,15 +225,21 @@ class RabbitMq(PrivateBroker):
         )
 
     def beam_pid(self) -> int | None:
-        """Return the OS pid of the node's Erlang VM, None before it wrote its pid file."""
+        """Return the OS pid of the running node's Erlang VM, None when none runs."""
+        process = self._process
+        if process is None:
+            return None
         try:
-            return int((self.directory / "pid").read_text().strip())
+            pid = int((self.directory / "pid").read_text().strip())
+            # The pid file outlives its VM: trust it only for a process of our node's group.
+            return pid if os.getpgid(pid) == process.pid else None
         except (OSError, ValueError):
             return None
 
     def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
-        """Last resort: SIGKILL the start script, the VM and its helpers (one process group)."""
-        _signal_group(process.pid, signal.SIGKILL)
+        """SIGKILL the start script, the VM and its helpers: one process group, led by the script."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
     def _start_epmd(self) -> None:
@@ -272,13 +282,3 @@ def _hand_over(directory: Path) -> None:
     for path in [directory, *directory.rglob("*")]:
         shutil.chown(path, _RABBITMQ_USER, _RABBITMQ_USER)
     directory.chmod(0o755)
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
