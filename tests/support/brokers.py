@@ -42,8 +42,14 @@ class Broker(Protocol):
     def stop(self) -> None:
         """Stop the broker cleanly."""
 
+    def kill(self) -> None:
+        """Stop the broker with SIGKILL."""
+
     def restart(self) -> None:
         """Stop and start again, keeping port and retained messages."""
+
+    def log(self) -> str:
+        """Return the broker's log so far."""
 
 
 def mqtt_protocols(broker: Broker) -> tuple[str, ...]:
