@@ -11,6 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from bridge.option_tables import BRIDGE_OPTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,11 +36,26 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything() -> None:
-    """scripts/demo shows the scenario's agents and workloads live; Ctrl-C ends it and leaves no process behind."""
+# NATS speaks MQTT 3.1.1 only: the demo relies on the bridge and dashboard falling back.
+_SPEAKS_311 = any(option.flag == "--mqtt-protocol" for option in BRIDGE_OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "broker",
+    [
+        "mosquitto",
+        pytest.param(
+            "nats",
+            marks=pytest.mark.skipif(not _SPEAKS_311, reason="the bridge speaks only MQTT 5"),
+        ),
+    ],
+)
+def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything(broker: str) -> None:
+    """scripts/demo (DEMO_BROKER mosquitto or nats) shows the scenario's agents and workloads live; Ctrl-C ends it and leaves no process behind."""
     controller, terminal = pty.openpty()
     env = {
         **os.environ,
+        "DEMO_BROKER": broker,
         "DEMO_SPEED": "4",
         "TERM": "xterm-256color",
         "COLUMNS": "140",

@@ -9,6 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
+
+from tests.support.wire import MQTT_5, MQTT_311
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -35,6 +38,9 @@ def wait_until_listening(port: int, timeout: float = 10.0) -> None:
 
 class Mosquitto:
     """Runs mosquitto with a generated config; `restart()` keeps port and persistence file."""
+
+    name: ClassVar[str] = "mosquitto"
+    protocols: ClassVar[tuple[str, ...]] = (MQTT_5, MQTT_311)
 
     def __init__(self, *, persistence: bool = False, extra_config: str = "", port: int = 0) -> None:
         self.persistence = persistence

@@ -1,0 +1,206 @@
+"""Test brokers besides mosquitto: what they share, and a private NATS with an MQTT listener.
+
+NATS (here) and RabbitMQ (tests/support/rabbitmq.py) speak MQTT 3.1.1 only. Both offer the
+`Mosquitto` helper's interface (host, port, directory, start, stop, kill, restart, log,
+context manager) plus `name` and `protocols`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Protocol
+
+from tests.support.wire import MQTT_311, wait_until_accepting
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+class Broker(Protocol):
+    """What every test broker helper offers (Mosquitto, Nats, RabbitMq)."""
+
+    host: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        """The broker's name: "mosquitto", "nats", "rabbitmq"."""
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The MQTT versions it accepts, newest first ("5", "3.1.1")."""
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts MQTT connections."""
+
+    def stop(self) -> None:
+        """Stop the broker cleanly."""
+
+    def kill(self) -> None:
+        """Stop the broker with SIGKILL."""
+
+    def restart(self) -> None:
+        """Stop and start again, keeping port and retained messages."""
+
+    def log(self) -> str:
+        """Return the broker's log so far."""
+
+
+def mqtt_protocols(broker: Broker) -> tuple[str, ...]:
+    """Return the MQTT versions `broker` accepts, newest first ("5", "3.1.1")."""
+    return broker.protocols
+
+
+def free_ports(count: int) -> list[int]:
+    """Return `count` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            # Held open together, so that the kernel never hands out one port twice.
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
+class PrivateBroker:
+    """Directory handling, context manager and log access shared by the private brokers."""
+
+    name: ClassVar[str] = ""
+    protocols: ClassVar[tuple[str, ...]] = ()
+    _prefix: ClassVar[str] = "broker-"
+    _log_name: ClassVar[str] = "broker.log"
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._dir: Path | None = None
+
+    @property
+    def directory(self) -> Path:
+        """The private directory holding config, log and stored data."""
+        assert self._dir is not None
+        return self._dir
+
+    def _make_directory(self) -> bool:
+        """Create the private directory on the first start; return whether this start is the first."""
+        if self._dir is not None:
+            return False
+        self._dir = Path(tempfile.mkdtemp(prefix=self._prefix))
+        return True
+
+    def __enter__(self) -> PrivateBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def start(self) -> None:
+        """Start the broker and wait until an MQTT 3.1.1 CONNECT is accepted."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the broker cleanly and wait until it is gone."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Stop the broker with SIGKILL and wait until it is gone."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same stored data."""
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        """Return the broker's log so far."""
+        path = self.directory / self._log_name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+_NATS_CONFIG = """\
+listen: "127.0.0.1:{client_port}"
+server_name: "{server_name}"
+log_file: "{directory}/nats.log"
+jetstream {{
+  store_dir: "{directory}/js"
+}}
+mqtt {{
+  listen: "127.0.0.1:{mqtt_port}"
+}}
+"""
+
+
+class Nats(PrivateBroker):
+    """A private `nats-server` with JetStream and an MQTT listener; `port` is the MQTT port.
+
+    MQTT keeps sessions and retained messages in JetStream (store_dir in `directory`), so
+    `restart()` keeps them. `client_port` is the NATS client port.
+    """
+
+    name = "nats"
+    protocols = (MQTT_311,)
+    _prefix = "nats-"
+    _log_name = "nats.log"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_port = 0
+        self.server_name = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Nats:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start nats-server and wait until its MQTT listener answers a CONNECT (JetStream is up)."""
+        if self._make_directory():
+            self.client_port, self.port = free_ports(2)
+            self.server_name = f"test-{uuid.uuid4().hex[:12]}"
+        config = self.directory / "nats.conf"
+        config.write_text(
+            _NATS_CONFIG.format(
+                client_port=self.client_port,
+                server_name=self.server_name,
+                directory=self.directory,
+                mqtt_port=self.port,
+            )
+        )
+        process = subprocess.Popen(
+            [NATS_SERVER, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._process = process
+        try:
+            wait_until_accepting(
+                self.host, self.port, lambda: process.poll() is None, 20.0, "nats-server"
+            )
+        except BaseException:
+            self.kill()
+            raise
+
+    def stop(self) -> None:
+        """Stop with SIGTERM (JetStream flushes its store) and wait."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def kill(self) -> None:
+        """Stop with SIGKILL and wait."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
