@@ -1,0 +1,119 @@
+"""RabbitMQ 3.10: MQTT 3.1.1 only, and no retained messages for wildcard subscriptions.
+
+The bridge connects with no protocol flag, says once what the broker lacks, and
+keeps every topic it knows right for subscribers of exact topics. One node serves
+the whole run; each test writes under its own prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from bridge.simulator import AgentSimulator, instance_id
+from tests.support.bridge import BridgeProcess
+from tests.support.expect import expected_tree, matches
+from tests.support.rabbitmq import RabbitMq
+from tests.support.retained import publish_as, read_tree, wait_retained
+from tests.support.scene import FAST, NGINX, RADIO, reported
+
+BIN = Path(sys.executable).parent
+LACK = "sends no retained messages to wildcard subscriptions"
+
+
+def bridge(sim: AgentSimulator, node: RabbitMq, prefix: str) -> BridgeProcess:
+    """Return the bridge for the node under `prefix` (not started)."""
+    return BridgeProcess(sim.directory, node.port, *FAST, "--topic-prefix", prefix)
+
+
+def converges(
+    sim: AgentSimulator, node: RabbitMq, prefix: str, *extra: str, bridge: str = "online"
+) -> dict[str, bytes]:
+    """Wait until subscribers of the contract's exact topics (and `extra`) see what Ankaios reports."""
+    instances, agents = reported(sim)
+    ankaios = None if bridge == "online" else "connected"
+    topics = [*expected_tree(instances, prefix, agents=agents), *extra]
+    check = matches(instances, prefix, bridge, ankaios, agents)
+    return wait_retained(lambda: read_tree(node.host, node.port, topics), check, 10)
+
+
+def test_exact_subscribers_get_the_states_and_the_lack_is_said_once(
+    sim: AgentSimulator, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """The snapshot, a change and a removal reach exact-topic subscribers; one warning; no retry."""
+    gone = [
+        f"{unique_prefix}/hpc2/radio/{RADIO}/state",
+        f"{unique_prefix}/hpc2/radio/{RADIO}/status",
+    ]
+    with bridge(sim, rabbitmq_broker, unique_prefix) as running:
+        converges(sim, rabbitmq_broker, unique_prefix)
+        sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+        converges(sim, rabbitmq_broker, unique_prefix)
+        sim.remove("hpc2", "radio", RADIO)
+        tree = converges(sim, rabbitmq_broker, unique_prefix, *gone)
+    info = json.loads(tree[f"{unique_prefix}/$bridge/info"])
+    assert (info["protocol"], info["brokerLacks"]) == ("3.1.1", ["retainedOnWildcard"])
+    log = running.log()
+    assert [line for line in log.splitlines() if "WARNING" in line and LACK in line] == [
+        line for line in log.splitlines() if "WARNING" in line
+    ]
+    assert log.count(LACK) == 1
+    assert log.count("connected to the broker") == 1
+
+
+def test_a_foreign_write_on_an_exact_topic_is_repaired(
+    sim: AgentSimulator, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """Live messages still reach the bridge's wildcard subscription: a wrong state is set right."""
+    with bridge(sim, rabbitmq_broker, unique_prefix):
+        converges(sim, rabbitmq_broker, unique_prefix)
+        topic = f"{unique_prefix}/hpc1/nginx/{NGINX}/state"
+        publish_as(rabbitmq_broker.host, rabbitmq_broker.port, "3.1.1", topic, b"FAILED")
+        publish_as(rabbitmq_broker.host, rabbitmq_broker.port, "3.1.1", topic, b"x", retain=False)
+        converges(sim, rabbitmq_broker, unique_prefix)
+
+
+def test_an_instance_removed_while_down_cannot_be_found(
+    sim: AgentSimulator, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """What the warning says: the next bridge cannot see, so cannot clear, a stale instance."""
+    ghost = instance_id("ghost")
+    stale = f"{unique_prefix}/hpc9/ghost/{ghost}/state"
+    publish_as(rabbitmq_broker.host, rabbitmq_broker.port, "3.1.1", stale, b"RUNNING")
+    with bridge(sim, rabbitmq_broker, unique_prefix) as running:
+        converges(sim, rabbitmq_broker, unique_prefix)
+        assert running.signal(signal.SIGTERM) == 0
+    tree = read_tree(rabbitmq_broker.host, rabbitmq_broker.port, [stale])
+    assert tree == {stale: b"RUNNING"}
+
+
+def test_the_dashboard_says_why_and_the_health_check_works(
+    sim: AgentSimulator, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """The dashboard ends with one line instead of an empty table; the health check reads its exact topic."""
+    where = ["--mqtt-host", rabbitmq_broker.host, "--mqtt-port", str(rabbitmq_broker.port)]
+    where += ["--topic-prefix", unique_prefix]
+    with bridge(sim, rabbitmq_broker, unique_prefix):
+        converges(sim, rabbitmq_broker, unique_prefix)
+        shown = subprocess.run(
+            [str(BIN / "ankaios-mqtt-dashboard"), "--once", *where],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        health = subprocess.run(
+            [str(BIN / "ankaios-mqtt-healthcheck"), *where],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    assert (shown.returncode, shown.stdout) == (1, "")
+    [line] = shown.stderr.splitlines()
+    assert LACK in line
+    assert f"{unique_prefix}/#" in line
+    assert (health.returncode, health.stderr) == (0, "")
