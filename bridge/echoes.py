@@ -9,7 +9,6 @@ its way on that topic; those before it were dropped by the broker on the way.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from bridge.reconcile import Publish
@@ -20,11 +19,15 @@ _KEPT = 32
 
 
 class Echoes:
-    """Payloads published on this connection whose echo has not come back, per topic."""
+    """Payloads published on this connection whose echo has not come back, per topic.
+
+    Nearly every topic has one payload on its way: it is kept as itself, not in a
+    list (a list per topic cost 15 MiB at a 10,000-instance sync).
+    """
 
     def __init__(self) -> None:
         self.expected = False
-        self._pending: dict[str, deque[bytes]] = {}
+        self._pending: dict[str, bytes | list[bytes]] = {}
 
     def reset(self, *, expected: bool) -> None:
         """Start a new connection; `expected` when the broker echoes (MQTT 3.1.1)."""
@@ -37,22 +40,32 @@ class Echoes:
             return
         pending = self._pending
         for item in plan:
-            queue = pending.get(item.topic)
-            if queue is None:
-                queue = pending[item.topic] = deque(maxlen=_KEPT)
-            queue.append(item.payload)
+            earlier = pending.get(item.topic)
+            if earlier is None:
+                pending[item.topic] = item.payload
+            elif isinstance(earlier, bytes):
+                pending[item.topic] = [earlier, item.payload]
+            else:
+                earlier.append(item.payload)
+                if len(earlier) > _KEPT:
+                    del earlier[0]
 
     def returned(self, topic: str, payload: bytes) -> bool:
         """Whether a live message is the echo of one of the bridge's own publishes."""
-        queue = self._pending.get(topic)
-        if not queue:
+        earlier = self._pending.get(topic)
+        if earlier is None:
             return False
+        if isinstance(earlier, bytes):
+            if earlier != payload:
+                return False
+            del self._pending[topic]
+            return True
         try:
-            index = queue.index(payload)
+            index = earlier.index(payload)
         except ValueError:
             return False
-        for _ in range(index + 1):
-            queue.popleft()
-        if not queue:
+        # Those before it were dropped by the broker on the way.
+        del earlier[: index + 1]
+        if not earlier:
             del self._pending[topic]
         return True

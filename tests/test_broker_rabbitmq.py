@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
+from tests.support.dashboard import run_command
 from tests.support.expect import expected_tree, matches
 from tests.support.rabbitmq import RabbitMq
 from tests.support.retained import publish_as, read_tree, wait_retained
 from tests.support.scene import FAST, NGINX, RADIO, reported
 
-BIN = Path(sys.executable).parent
 LACK = "sends no retained messages to wildcard subscriptions"
 
 
@@ -98,20 +95,8 @@ def test_the_dashboard_says_why_and_the_health_check_works(
     where += ["--topic-prefix", unique_prefix]
     with bridge(sim, rabbitmq_broker, unique_prefix):
         converges(sim, rabbitmq_broker, unique_prefix)
-        shown = subprocess.run(
-            [str(BIN / "ankaios-mqtt-dashboard"), "--once", *where],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        health = subprocess.run(
-            [str(BIN / "ankaios-mqtt-healthcheck"), *where],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
+        shown = run_command("ankaios-mqtt-dashboard", "--once", *where)
+        health = run_command("ankaios-mqtt-healthcheck", *where)
     assert (shown.returncode, shown.stdout) == (1, "")
     [line] = shown.stderr.splitlines()
     assert LACK in line

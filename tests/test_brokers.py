@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import pytest
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
+from tests.support.brokers import Broker
+from tests.support.dashboard import run_command
 from tests.support.expect import matches
 from tests.support.mqtt import wait_for
-from tests.support.retained import LiveLog, publish_as, read_tree, wait_retained
+from tests.support.mqtt311 import Client311
+from tests.support.retained import payloads, publish_as, read_tree, wait_retained
 from tests.support.scene import FAST, NGINX, RADIO, reported
-
-BIN = Path(sys.executable).parent
-
-
-class Restartable(Protocol):
-    """What a case needs of its broker."""
-
-    host: str
-    port: int
-
-    def restart(self) -> None:
-        """Stop and start again on the same port."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +31,7 @@ class Case:
     """One row of the matrix: a running broker, the version its clients speak, the bridge's flags."""
 
     name: str
-    broker: Restartable
+    broker: Broker
     version: str
     bridge_flags: tuple[str, ...] = ()
     prefix: str = "ankaios"
@@ -57,6 +44,10 @@ class Case:
         """Publish as a foreign client of the case's version."""
         host, port = self.broker.host, self.broker.port
         publish_as(host, port, self.version, topic, payload, retain=retain)
+
+    def live(self) -> Client311:
+        """Return a recording client of the case's version (not connected)."""
+        return Client311(self.broker.host, self.broker.port, version=self.version)
 
     def bridge(self, sim: AgentSimulator, *flags: str) -> BridgeProcess:
         """Return the bridge process for this broker (not started)."""
@@ -126,17 +117,17 @@ def test_a_live_foreign_publish_leaves_the_retained_truth(case: Case, sim: Agent
     """A non-retained wrong state changes nothing a new subscriber sees."""
     nginx = state_topic("hpc1", "nginx", NGINX)
     radio = state_topic("hpc2", "radio", RADIO)
-    with (
-        case.bridge(sim),
-        LiveLog(case.broker.host, case.broker.port, "ankaios/#", case.version) as log,
-    ):
+    with case.bridge(sim), case.live() as log:
         case.converges(sim)
-        quiet = log.mark()
+        log.subscribe("ankaios/#")
+        # Only what arrives after the retained burst counts.
+        quiet = len(log.settle())
         case.publish(nginx, b"FAILED", retain=False)
         # A barrier: the bridge handles its inputs in order, so once this retained
         # write is repaired, the live one before it has been handled too.
         case.publish(radio, b"FAILED")
-        wait_for(lambda: log.on(radio, quiet)[-1:] == [b"PENDING"], 5, "the repair of radio")
+        repaired = [b"FAILED", b"PENDING"]
+        wait_for(lambda: payloads(log.messages, radio, quiet) == repaired, 5, "the repair of radio")
         case.converges(sim)
 
 
@@ -144,25 +135,24 @@ def test_no_echo_loop_while_quiet(case: Case, sim: AgentSimulator) -> None:
     """Two quick changes are published once each: the bridge's own messages coming back trigger nothing."""
     nginx = state_topic("hpc1", "nginx", NGINX)
     radio = state_topic("hpc2", "radio", RADIO)
-    with (
-        case.bridge(sim),
-        LiveLog(case.broker.host, case.broker.port, "ankaios/#", case.version) as log,
-    ):
+    with case.bridge(sim), case.live() as log:
         case.converges(sim)
-        quiet = log.mark()
+        log.subscribe("ankaios/#")
+        # Only what arrives after the retained burst counts.
+        quiet = len(log.settle())
         # Back to back: the echo of FAILED reaches the bridge when the truth is RUNNING.
         with sim.burst():
             sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
             sim.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
         changes = [b"FAILED", b"RUNNING"]
-        wait_for(lambda: log.on(nginx, quiet) == changes, 5, "the two changes")
+        wait_for(lambda: payloads(log.messages, nginx, quiet) == changes, 5, "the two changes")
         # The echoes of those changes reach the bridge before this write (one broker,
         # in order), so whatever they would cause is published before the repair.
         case.publish(radio, b"FAILED")
         repaired = [b"FAILED", b"PENDING"]
-        wait_for(lambda: log.on(radio, quiet) == repaired, 5, "the repair of radio")
-        assert log.on(nginx, quiet) == changes
-        assert len(log.on(f"ankaios/hpc1/nginx/{NGINX}/status", quiet)) == 2
+        wait_for(lambda: payloads(log.messages, radio, quiet) == repaired, 5, "the repair of radio")
+        assert payloads(log.messages, nginx, quiet) == changes
+        assert len(payloads(log.messages, f"ankaios/hpc1/nginx/{NGINX}/status", quiet)) == 2
 
 
 def test_the_will_marks_a_killed_bridge_offline(case: Case, sim: AgentSimulator) -> None:
@@ -198,20 +188,8 @@ def test_the_dashboard_and_the_health_check(case: Case, sim: AgentSimulator) -> 
     where = ["--mqtt-host", case.broker.host, "--mqtt-port", str(case.broker.port)]
     with case.bridge(sim):
         case.converges(sim)
-        shown = subprocess.run(
-            [str(BIN / "ankaios-mqtt-dashboard"), "--once", "--format", "json", *where],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-        health = subprocess.run(
-            [str(BIN / "ankaios-mqtt-healthcheck"), *where],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
+        shown = run_command("ankaios-mqtt-dashboard", "--once", "--format", "json", *where)
+        health = run_command("ankaios-mqtt-healthcheck", *where)
     assert (shown.returncode, shown.stderr) == (0, "")
     document = json.loads(shown.stdout)
     rows = {(row["workload"], row["state"]) for row in document["instances"]}

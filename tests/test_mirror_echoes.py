@@ -85,3 +85,13 @@ def test_a_new_connection_forgets_the_echoes_of_the_old_one() -> None:
     echoes.sent([Publish("t", b"A")])
     echoes.reset(expected=True)
     assert not echoes.returned("t", b"A")
+
+
+def test_a_topic_whose_echoes_never_return_keeps_a_bounded_few() -> None:
+    """Only the latest 32 payloads of a topic wait for their echo; older ones are forgotten."""
+    echoes = Echoes()
+    echoes.reset(expected=True)
+    echoes.sent([Publish("t", str(n).encode()) for n in range(40)])
+    assert not echoes.returned("t", b"0")
+    assert echoes.returned("t", b"8")
+    assert echoes.returned("t", b"39")

@@ -36,27 +36,33 @@ def wait_until_listening(port: int, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
-class Mosquitto:
-    """Runs mosquitto with a generated config; `restart()` keeps port and persistence file."""
+class PrivateBroker:
+    """Directory handling, context manager and log access shared by the private brokers."""
 
-    name: ClassVar[str] = "mosquitto"
-    protocols: ClassVar[tuple[str, ...]] = (MQTT_5, MQTT_311)
+    name: ClassVar[str] = ""
+    protocols: ClassVar[tuple[str, ...]] = ()
+    _prefix: ClassVar[str] = "broker-"
+    _log_name: ClassVar[str] = "broker.log"
 
-    def __init__(self, *, persistence: bool = False, extra_config: str = "", port: int = 0) -> None:
-        self.persistence = persistence
-        self.extra_config = extra_config
-        self.port = port
+    def __init__(self) -> None:
         self.host = "127.0.0.1"
+        self.port = 0
         self._dir: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def directory(self) -> Path:
-        """The private directory holding config, log and persistence files."""
+        """The private directory holding config, log and stored data."""
         assert self._dir is not None
         return self._dir
 
-    def __enter__(self) -> Mosquitto:
+    def _make_directory(self) -> bool:
+        """Create the private directory on the first start; return whether this start is the first."""
+        if self._dir is not None:
+            return False
+        self._dir = Path(tempfile.mkdtemp(prefix=self._prefix))
+        return True
+
+    def __enter__(self) -> PrivateBroker:
         self.start()
         return self
 
@@ -71,19 +77,60 @@ class Mosquitto:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def start(self) -> None:
+        """Start the broker and wait until an MQTT 3.1.1 CONNECT is accepted."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the broker cleanly and wait until it is gone."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Stop the broker with SIGKILL and wait until it is gone."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same stored data."""
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        """Return the broker's log so far."""
+        path = self.directory / self._log_name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+class Mosquitto(PrivateBroker):
+    """Runs mosquitto with a generated config; `restart()` keeps port and persistence file."""
+
+    name: ClassVar[str] = "mosquitto"
+    protocols: ClassVar[tuple[str, ...]] = (MQTT_5, MQTT_311)
+    _prefix: ClassVar[str] = "mosquitto-"
+    _log_name: ClassVar[str] = "mosquitto.log"
+
+    def __init__(self, *, persistence: bool = False, extra_config: str = "", port: int = 0) -> None:
+        super().__init__()
+        self.persistence = persistence
+        self.extra_config = extra_config
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def start(self) -> None:
         """Start the broker and wait until it accepts connections."""
-        if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="mosquitto-"))
+        if self._make_directory():
             self.port = self.port or free_port()
-        config = self._dir / "mosquitto.conf"
+        config = self.directory / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
             # As root, mosquitto drops to its own user and then cannot read a private tmpdir.
             "user root",
             f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self._dir}/",
-            f"log_dest file {self._dir}/mosquitto.log",
+            f"persistence_location {self.directory}/",
+            f"log_dest file {self.directory}/mosquitto.log",
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -110,13 +157,3 @@ class Mosquitto:
             self._process.kill()
             self._process.wait(timeout=10)
             self._process = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same port."""
-        self.stop()
-        self.start()
-
-    def log(self) -> str:
-        """Return the broker's log so far."""
-        path = self.directory / "mosquitto.log"
-        return path.read_text(errors="replace") if path.exists() else ""

@@ -11,12 +11,10 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
-from pathlib import Path
-from types import TracebackType
-from typing import ClassVar, Protocol
+from typing import Protocol
 
+from tests.support.broker import PrivateBroker
 from tests.support.wire import MQTT_311, wait_until_accepting
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -65,69 +63,6 @@ def free_ports(count: int) -> list[int]:
             # Held open together, so that the kernel never hands out one port twice.
             probe.bind(("127.0.0.1", 0))
         return [int(probe.getsockname()[1]) for probe in probes]
-
-
-class PrivateBroker:
-    """Directory handling, context manager and log access shared by the private brokers."""
-
-    name: ClassVar[str] = ""
-    protocols: ClassVar[tuple[str, ...]] = ()
-    _prefix: ClassVar[str] = "broker-"
-    _log_name: ClassVar[str] = "broker.log"
-
-    def __init__(self) -> None:
-        self.host = "127.0.0.1"
-        self.port = 0
-        self._dir: Path | None = None
-
-    @property
-    def directory(self) -> Path:
-        """The private directory holding config, log and stored data."""
-        assert self._dir is not None
-        return self._dir
-
-    def _make_directory(self) -> bool:
-        """Create the private directory on the first start; return whether this start is the first."""
-        if self._dir is not None:
-            return False
-        self._dir = Path(tempfile.mkdtemp(prefix=self._prefix))
-        return True
-
-    def __enter__(self) -> PrivateBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-    def start(self) -> None:
-        """Start the broker and wait until an MQTT 3.1.1 CONNECT is accepted."""
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Stop the broker cleanly and wait until it is gone."""
-        raise NotImplementedError
-
-    def kill(self) -> None:
-        """Stop the broker with SIGKILL and wait until it is gone."""
-        raise NotImplementedError
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same stored data."""
-        self.stop()
-        self.start()
-
-    def log(self) -> str:
-        """Return the broker's log so far."""
-        path = self.directory / self._log_name
-        return path.read_text(errors="replace") if path.exists() else ""
 
 
 _NATS_CONFIG = """\

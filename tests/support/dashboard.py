@@ -19,3 +19,14 @@ def dashboard_once(host: str, port: int) -> subprocess.CompletedProcess[str]:
         env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
         timeout=30,
     )
+
+
+def run_command(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Return the finished run of one of the project's console scripts, as a user starts it."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / command), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )

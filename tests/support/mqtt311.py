@@ -1,4 +1,4 @@
-"""A recording MQTT 3.1.1 test client, with the UNSUBACK marker that ends a retained burst."""
+"""A recording test client of either MQTT version, with the UNSUBACK marker that ends a retained burst."""
 
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ class Received:
     qos: int
 
 
+VERSIONS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
+
+
 class Client311:
-    """A paho MQTT 3.1.1 client that records messages and acknowledgements in arrival order.
+    """A paho client (MQTT 3.1.1 unless told) that records messages and acknowledgements in order.
 
     A broker answers one connection's packets in order, so the retained burst a SUBSCRIBE
     triggers arrives before the UNSUBACK of an UNSUBSCRIBE sent after it: `settle()` uses
@@ -37,7 +40,13 @@ class Client311:
     """
 
     def __init__(
-        self, host: str, port: int, *, will: tuple[str, bytes] | None = None, timeout: float = 5.0
+        self,
+        host: str,
+        port: int,
+        *,
+        will: tuple[str, bytes] | None = None,
+        timeout: float = 5.0,
+        version: str = "3.1.1",
     ) -> None:
         self.host = host
         self.port = port
@@ -50,7 +59,7 @@ class Client311:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"t311-{uuid.uuid4().hex[:16]}",
-            protocol=mqtt.MQTTv311,
+            protocol=VERSIONS[version],
         )
         if will is not None:
             self._client.will_set(will[0], will[1], qos=1, retain=False)

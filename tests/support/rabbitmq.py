@@ -11,8 +11,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from tests.support.broker import wait_until_listening
-from tests.support.brokers import PrivateBroker, free_ports
+from tests.support.broker import PrivateBroker, wait_until_listening
+from tests.support.brokers import free_ports
 from tests.support.wire import MQTT_311, wait_until_accepting
 
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
