@@ -13,7 +13,6 @@ from typing import IO, Self
 
 from benchmarks import workload
 from benchmarks.phases import (
-    SETTLE,
     Plan,
     SessionResult,
     latencies_ms,
@@ -30,9 +29,9 @@ _START_TIMEOUT = 30.0
 class RawProcess:
     """The runner's side of `python -m benchmarks.rawpub`: one JSON command, one JSON answer."""
 
-    def __init__(self, port: int, qos: int) -> None:
+    def __init__(self, port: int, qos: int, protocol: str) -> None:
         self.argv = [sys.executable, "-m", "benchmarks.rawpub", "--port", str(port)]
-        self.argv += ["--qos", str(qos)]
+        self.argv += ["--qos", str(qos), "--protocol", protocol]
         self._answers: queue.Queue[dict[str, object]] = queue.Queue()
         self._process: subprocess.Popen[str] | None = None
 
@@ -88,24 +87,30 @@ class RawProcess:
 
 
 def run_raw(plan: Plan) -> SessionResult:
-    """Start mosquitto and the raw publisher; measure the same phases as for the bridge."""
+    """Start mosquitto and the raw publisher; measure the same phases as for the bridge.
+
+    The publisher speaks the plan's protocol, so each ratio compares like with like.
+    """
     keys = workload.instance_keys(plan.instances)
     problems: list[str] = []
     with (
         Mosquitto() as broker,
         Subscriber(broker.host, broker.port) as subscriber,
-        RawProcess(broker.port, plan.qos) as raw,
+        RawProcess(broker.port, plan.qos, plan.protocol) as raw,
     ):
         subscriber.expect(plan.instances)
         raw.send(op="sync", n=plan.instances)
         if not subscriber.wait(plan.timeout):
             got = len(subscriber.received())
-            return SessionResult("raw", plan.instances, problems=(f"initial sync: hang ({got})",))
+            hang = f"initial sync: hang ({got})"
+            return SessionResult("raw", plan.instances, plan.protocol, problems=(hang,))
         sync, problem = sync_seconds(subscriber.received(), keys, _int(raw.answer(5, "t0")))
         problems.extend([problem] if problem else [])
         throughput = None
+        phase = "initial sync"
         if plan.burst:
-            time.sleep(SETTLE)
+            problems.extend(subscriber.settle(phase))
+            phase = "throughput"
             subscriber.expect(plan.burst)
             raw.send(op="burst", n=plan.instances, start=0, k=plan.burst)
             if subscriber.wait(plan.timeout + plan.burst / 1000):
@@ -114,7 +119,8 @@ def run_raw(plan: Plan) -> SessionResult:
                 problems.append(f"throughput: loss ({len(subscriber.received())} arrived)")
         latencies: list[float] = []
         if plan.paced and (throughput is not None or not plan.burst):
-            time.sleep(SETTLE)
+            problems.extend(subscriber.settle(phase))
+            phase = "latency"
             changes = workload.changes(keys, plan.paced, plan.burst)
             subscriber.expect(plan.paced)
             raw.send(op="paced", n=plan.instances, start=plan.burst, k=plan.paced, rate=plan.rate)
@@ -124,11 +130,13 @@ def run_raw(plan: Plan) -> SessionResult:
             latencies, lost = latencies_ms(sent, state_messages(changes), subscriber.received())
             if lost:
                 problems.append(f"latency: {lost} of {plan.paced} changes lost")
+        problems.extend(subscriber.settle(phase))
         raw.send(op="rss")
         peak = _int(raw.answer(5, "hwm_kib"))
     return SessionResult(
         "raw",
         plan.instances,
+        plan.protocol,
         sync_s=sync,
         throughput=throughput,
         latencies_ms=tuple(latencies),

@@ -11,7 +11,6 @@ from benchmarks import workload
 from benchmarks.agent import TimedAgent
 from benchmarks.frames import EventFrames, state_tree
 from benchmarks.phases import (
-    SETTLE,
     Background,
     Plan,
     SessionResult,
@@ -31,13 +30,17 @@ _STOP_TIMEOUT = 5.0
 
 
 def run_bridge(plan: Plan, workdir: Path) -> SessionResult:
-    """Start mosquitto, the simulator and the bridge; measure the plan's phases."""
+    """Start mosquitto, the simulator and the bridge; measure the plan's phases.
+
+    The bridge is forced to the plan's protocol (`--mqtt-protocol`), not `auto`.
+    """
     keys = workload.instance_keys(plan.instances)
     agent = TimedAgent(workdir / "control_interface")
     agent.load(state_tree(keys))
     with Mosquitto() as broker, Subscriber(broker.host, broker.port) as subscriber, agent:
         subscriber.expect(plan.instances)
-        args = ("--mqtt-qos", str(plan.qos), "--resync-interval", "3600", "--log-level", "INFO")
+        args = ["--mqtt-qos", str(plan.qos), "--mqtt-protocol", plan.protocol]
+        args += ["--resync-interval", "3600", "--log-level", "INFO"]
         popen_ns = time.monotonic_ns()
         with BridgeProcess(agent.directory, broker.port, *args) as bridge:
             assert bridge.process is not None
@@ -66,21 +69,25 @@ def _measure(
 ) -> SessionResult:
     problems: list[str] = []
     if not (agent.wait_snapshot(_START_TIMEOUT) and subscriber.wait_marker(_START_TIMEOUT)):
-        return SessionResult("bridge", plan.instances, problems=("start-up: hang",))
+        return SessionResult("bridge", plan.instances, plan.protocol, problems=("start-up: hang",))
     startup = (max(agent.request_ns, subscriber.marker_ns) - popen_ns) / 1e9
     started = agent.release_snapshot()
     if not subscriber.wait(plan.timeout):
         got = len(subscriber.received())
         problems.append(f"initial sync: hang ({got} of {plan.instances} state topics)")
-        return SessionResult("bridge", plan.instances, startup_s=startup, problems=tuple(problems))
+        return SessionResult(
+            "bridge", plan.instances, plan.protocol, startup_s=startup, problems=tuple(problems)
+        )
     sync, problem = sync_seconds(subscriber.received(), keys, started)
     problems.extend([problem] if problem else [])
     peak = peak_rss_kib(pid)
     (request_id, masks), *_ = agent.subscriptions.items()
     frames = EventFrames(request_id, masks)
     throughput = None
+    phase = "initial sync"
     if plan.burst:
-        time.sleep(SETTLE)
+        problems.extend(subscriber.settle(phase))
+        phase = "throughput"
         batch = frames.frames(workload.changes(keys, plan.burst))
         subscriber.expect(plan.burst)
         writer = Background(lambda: agent.write_frames(batch)).start()
@@ -93,7 +100,8 @@ def _measure(
             problems.append(f"throughput: hang or loss ({got} of {plan.burst} changes arrived)")
     latencies: list[float] = []
     if (plan.paced and throughput is not None) or (plan.paced and not plan.burst):
-        time.sleep(SETTLE)
+        problems.extend(subscriber.settle(phase))
+        phase = "latency"
         changes = workload.changes(keys, plan.paced, plan.burst)
         batch = frames.frames(changes)
         subscriber.expect(plan.paced)
@@ -109,9 +117,11 @@ def _measure(
             problems.append(
                 f"latency: {lost + plan.paced - len(sent)} of {plan.paced} changes lost"
             )
+    problems.extend(subscriber.settle(phase))
     return SessionResult(
         "bridge",
         plan.instances,
+        plan.protocol,
         sync_s=sync,
         startup_s=startup,
         throughput=throughput,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from benchmarks import workload
+from bridge.mqtt_version import MQTT5
 from bridge.topics import InstanceKey
 
 SETTLE = 0.3  # pause between phases, so the trailing `status` publishes do not overlap
@@ -15,13 +16,17 @@ SETTLE = 0.3  # pause between phases, so the trailing `status` publishes do not 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One session: initial sync of `instances`, then `burst` changes, then `paced` changes."""
+    """One session: initial sync of `instances`, then `burst` changes, then `paced` changes.
+
+    `protocol` is the MQTT version both subjects speak (bridge.mqtt_version).
+    """
 
     instances: int
     burst: int = 0
     paced: int = 0
     rate: float = 200.0
     qos: int = 1
+    protocol: str = MQTT5
     timeout: float = 60.0  # per phase, on top of the time the phase needs by design
 
 
@@ -31,6 +36,7 @@ class SessionResult:
 
     subject: str
     instances: int
+    protocol: str = MQTT5
     sync_s: float | None = None
     startup_s: float | None = None
     throughput: float | None = None  # changes per second that reached the subscriber
@@ -55,6 +61,18 @@ def sync_seconds(
         wrong = sum(1 for topic, payload in got.items() if wanted.get(topic) != payload)
         return None, f"initial sync: {missing} state topics missing, {wrong} wrong or foreign"
     return (received[-1][0] - started_ns) / 1e9, None
+
+
+def surplus(phase: str, arrived: int, expected: int) -> str | None:
+    """Return a problem when a phase brought more `state` messages than it causes.
+
+    A repeated `state` counts towards the end condition, so the phase may have
+    ended before all its changes arrived. Under MQTT 3.1.1 an echo the bridge
+    failed to recognise would make it publish again (a repair).
+    """
+    if arrived <= expected:
+        return None
+    return f"{phase}: {arrived - expected} state messages more than the {expected} expected"
 
 
 def rate_per_second(received: list[tuple[int, str, bytes]], started_ns: int) -> float:

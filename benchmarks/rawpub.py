@@ -1,6 +1,6 @@
 """The raw paho baseline, in its own process like the bridge: `python -m benchmarks.rawpub`.
 
-One paho client (CallbackAPIVersion.VERSION2, MQTT 5, `loop_start`) publishes
+One paho client (CallbackAPIVersion.VERSION2, MQTT 5 or 3.1.1, `loop_start`) publishes
 the same retained topics and payloads the bridge publishes, at the same QoS, from
 precomputed tuples. The runner sends one JSON command per line on stdin and reads
 one JSON answer per line on stdout:
@@ -28,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from benchmarks import workload
 from benchmarks.procfs import peak_rss_kib
+from bridge.mqtt_version import MQTT5, MQTT311
 from bridge.reconcile import ONLINE
 from bridge.topics import DEFAULT_PREFIX, bridge_topic
 
@@ -37,13 +38,15 @@ _CONNECT_TIMEOUT = 10.0
 class RawPublisher:
     """The baseline client; `run_*` return their answer as a dict."""
 
-    def __init__(self, host: str, port: int, qos: int) -> None:
+    def __init__(self, host: str, port: int, qos: int, protocol: str = MQTT5) -> None:
         self.host = host
         self.port = port
         self.qos = qos
         self._connected = threading.Event()
         self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-raw-paho", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id="bench-raw-paho",
+            protocol=mqtt.MQTTv5 if protocol == MQTT5 else mqtt.MQTTv311,
         )
         self._client.on_connect = self._on_connect
 
@@ -121,8 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    parser.add_argument("--protocol", choices=(MQTT5, MQTT311), default=MQTT5)
     args = parser.parse_args(argv)
-    publisher = RawPublisher(args.host, args.port, args.qos)
+    publisher = RawPublisher(args.host, args.port, args.qos, args.protocol)
     publisher.start()
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:

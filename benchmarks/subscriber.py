@@ -7,6 +7,9 @@ would measure itself. mosquitto_sub stamps each message with CLOCK_REALTIME
 (`%U`) right when it handles it; the stamps are moved onto CLOCK_MONOTONIC with
 an offset read at start. The same subscriber and the same end condition (the
 count of `state` messages given to `expect()`) measure the bridge and the baseline.
+It speaks MQTT 5 whichever version the publishers speak: it is a connection of
+its own, the broker hands it the same messages either way (none carries a
+property), and its stamps are taken the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import IO, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.phases import SETTLE, surplus
 from bridge.topics import BRIDGE_LEVEL, DEFAULT_PREFIX
 
 MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
@@ -107,6 +111,12 @@ class Subscriber:
     def wait(self, timeout: float) -> bool:
         """Wait until the expected count arrived; False on timeout."""
         return self._done.wait(timeout)
+
+    def settle(self, phase: str) -> list[str]:
+        """Wait for stragglers; return a problem when more arrived than `expect()` was told."""
+        time.sleep(SETTLE)
+        problem = surplus(phase, len(self._lines), self._target)
+        return [problem] if problem else []
 
     def wait_marker(self, timeout: float) -> bool:
         """Wait until the bridge's sync marker passed (it is connected and subscribed)."""
