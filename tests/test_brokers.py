@@ -12,12 +12,13 @@ import json
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
-from tests.support.brokers import Broker
+from tests.support.brokers import Broker, Nats
 from tests.support.dashboard import run_command
 from tests.support.expect import matches
 from tests.support.mqtt import wait_for
@@ -84,14 +85,16 @@ def state_topic(agent: str, workload: str, iid: str) -> str:
 
 
 def test_snapshot_change_and_removal(case: Case, sim: AgentSimulator) -> None:
-    """The initial snapshot, a state change and a removal all reach a new subscriber."""
+    """The initial snapshot, a state change and a removal all reach a new subscriber, with no warning."""
     with case.bridge(sim) as bridge:
         case.converges(sim)
         sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
         case.converges(sim)
         sim.remove("hpc2", "radio", RADIO)
         case.converges(sim)
+    # The fall back to 3.1.1 is no failure: one INFO line names the version, no warning.
     assert f"with MQTT {case.version}" in bridge.log()
+    assert "WARNING" not in bridge.log()
 
 
 def test_stale_topics_are_cleared_at_start(case: Case, sim: AgentSimulator) -> None:
@@ -196,3 +199,15 @@ def test_the_dashboard_and_the_health_check(case: Case, sim: AgentSimulator) -> 
     assert rows == {("nginx", "RUNNING"), ("radio", "PENDING")}
     assert document["bridge"]["info"]["protocol"] == case.version
     assert (health.returncode, health.stderr) == (0, "")
+
+
+def test_a_broker_refusing_both_versions_gets_one_line_with_both_answers(tmp_path: Path) -> None:
+    """A 3.1.1-only broker that wants a password: one warning naming what it said to each version."""
+    with Nats(user=("bridge", "secret")) as nats, AgentSimulator(tmp_path / "ci") as sim:
+        with BridgeProcess(sim.directory, nats.port, *FAST) as bridge:
+            wait_for(lambda: "WARNING" in bridge.log(), 10, "the refusal")
+            bridge.signal(signal.SIGTERM)
+        warnings = [line for line in bridge.log().splitlines() if "WARNING" in line]
+    assert len(warnings) == 1
+    assert f"the broker at 127.0.0.1:{nats.port} refused the connection: " in warnings[0]
+    assert "MQTT 5: Unsupported protocol version; MQTT 3.1.1: Not authorized" in warnings[0]

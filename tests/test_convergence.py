@@ -34,17 +34,26 @@ SCHEDULED = [s for s in SUBSTATES if s not in ("NOT_SCHEDULED", "REMOVED", "AGEN
 class Vehicle:
     """The system under random faults: simulator, broker and one bridge process at a time."""
 
-    def __init__(self, rng: random.Random, sim: AgentSimulator, broker: Mosquitto) -> None:
+    def __init__(
+        self, rng: random.Random, sim: AgentSimulator, broker: Mosquitto, protocol: str
+    ) -> None:
         self.rng = rng
         self.sim = sim
         self.broker = broker
+        self.protocol = protocol
         self.current = ""
         self.swapped = False
         self.bridge = self._start_bridge()
 
     def _start_bridge(self) -> BridgeProcess:
         bridge = BridgeProcess(
-            self.sim.directory, self.broker.port, *FAST, "--resync-interval", "5"
+            self.sim.directory,
+            self.broker.port,
+            *FAST,
+            "--resync-interval",
+            "5",
+            "--mqtt-protocol",
+            self.protocol,
         )
         bridge.start()
         return bridge
@@ -184,16 +193,17 @@ def seeds() -> list[int]:
     return [int(chosen)] if chosen else list(FIXED_SEEDS)
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 @pytest.mark.parametrize("seed", seeds())
-def test_random_changes_and_faults_converge(tmp_path: Path, seed: int) -> None:
-    """After every quiet point the retained tree equals what Ankaios reports and the bridge is online."""
+def test_random_changes_and_faults_converge(tmp_path: Path, seed: int, protocol: str) -> None:
+    """After every quiet point the retained tree equals what Ankaios reports, under MQTT 5 and 3.1.1."""
     rng = random.Random(seed)  # noqa: S311 - a replayable test, not cryptography
     history: list[str] = []
     with (
         Mosquitto(persistence=rng.random() < 0.5) as broker,
         AgentSimulator(tmp_path / "ci") as sim,
     ):
-        vehicle = Vehicle(rng, sim, broker)
+        vehicle = Vehicle(rng, sim, broker, protocol)
         try:
             for round_number in range(ROUNDS):
                 history.append(f"round {round_number}:")
@@ -210,7 +220,8 @@ def test_random_changes_and_faults_converge(tmp_path: Path, seed: int) -> None:
                         else f"exit {process and process.returncode}"
                     )
                     msg = (
-                        f"CONVERGENCE_SEED={seed} failed in {vehicle.current}; steps:\n"
+                        f"CONVERGENCE_SEED={seed} (MQTT {protocol}) failed in {vehicle.current}; "
+                        "steps:\n"
                         + "\n".join(history)
                         + f"\n{err}\nbridge alive: {alive}; simulator handshake done: "
                         f"{sim.connected}, hellos: {sim.hello_count}\nbridge log tail:\n{log}"

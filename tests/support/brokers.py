@@ -74,6 +74,7 @@ jetstream {{
 }}
 mqtt {{
   listen: "127.0.0.1:{mqtt_port}"
+  {authorization}
 }}
 """
 
@@ -90,8 +91,10 @@ class Nats(PrivateBroker):
     _prefix = "nats-"
     _log_name = "nats.log"
 
-    def __init__(self) -> None:
+    def __init__(self, user: tuple[str, str] | None = None) -> None:
         super().__init__()
+        # (user name, password) an MQTT client must give; None: anyone may connect.
+        self.user = user
         self.client_port = 0
         self.server_name = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -112,6 +115,11 @@ class Nats(PrivateBroker):
                 server_name=self.server_name,
                 directory=self.directory,
                 mqtt_port=self.port,
+                authorization=(
+                    f'authorization {{ username: "{self.user[0]}", password: "{self.user[1]}" }}'
+                    if self.user
+                    else ""
+                ),
             )
         )
         process = subprocess.Popen(
@@ -120,7 +128,12 @@ class Nats(PrivateBroker):
         self._process = process
         try:
             wait_until_accepting(
-                self.host, self.port, lambda: process.poll() is None, 20.0, "nats-server"
+                self.host,
+                self.port,
+                lambda: process.poll() is None,
+                20.0,
+                "nats-server",
+                self.user,
             )
         except BaseException:
             self.kill()

@@ -86,17 +86,26 @@ def connack_code(host: str, port: int, version: str = MQTT_311, timeout: float =
 
 
 def wait_until_accepting(
-    host: str, port: int, alive: Callable[[], bool], timeout: float, what: str
+    host: str,
+    port: int,
+    alive: Callable[[], bool],
+    timeout: float,
+    what: str,
+    user: tuple[str, str] | None = None,
 ) -> None:
     """Block until a 3.1.1 CONNECT on host:port gets an accepting CONNACK.
 
-    Fails at once when `alive()` turns false (the broker exited), else after `timeout` seconds.
+    With `user` (the broker wants credentials, the probe gives none) a CONNACK that refuses
+    the credentials (4, 5) counts too. Fails at once when `alive()` turns false (the broker
+    exited), else after `timeout` seconds.
     """
+    answers = {0, 4, 5} if user is not None else {0}
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         try:
-            if connack_code(host, port, MQTT_311, timeout=max(0.2, min(2.0, remaining))) == 0:
+            code = connack_code(host, port, MQTT_311, timeout=max(0.2, min(2.0, remaining)))
+            if code in answers:
                 return
         except OSError:
             pass
