@@ -72,6 +72,15 @@ class Mirror:
 
     def handle(self, item: MirrorInput, now: datetime) -> list[Publish]:
         """Apply one input; return the publishes (the retained view already counts them)."""
+        if isinstance(item, BrokerMessage) and not item.retain:
+            # Under MQTT 5 (Retain As Published) a live publish changes nothing a new
+            # subscriber sees. Under 3.1.1 a foreign retained publish also arrives live,
+            # so anything but the bridge's own echo is checked against the truth (which
+            # republishes the truth after a foreign live publish: harmless). Echoes are
+            # half of all input under 3.1.1: they leave here, before any other work.
+            echoes = self.echoes
+            if not echoes.expected or echoes.returned(item.topic, item.payload):
+                return []
         match item:
             case Snapshot() | Changes() | Infos() | Agents() | Granted() | AnkaiosLink() | Tick():
                 plan = self._from_ankaios(item, now)
@@ -190,13 +199,6 @@ class Mirror:
 
     def _observe(self, message: BrokerMessage, now: datetime) -> list[Publish]:
         topic = message.topic
-        # Under MQTT 5 (Retain As Published) a live publish changes nothing a new
-        # subscriber sees. Under 3.1.1 a foreign retained publish also arrives live:
-        # anything but the bridge's own echo is checked against the truth, which
-        # republishes the truth after a foreign live publish (harmless).
-        echoes = self.echoes
-        if not message.retain and (not echoes.expected or echoes.returned(topic, message.payload)):
-            return []
         parsed = parse_instance_topic(self.prefix, topic)
         agent = parse_agent_topic(self.prefix, topic) if parsed is None else None
         if parsed is None and agent is None and not topic.startswith(self._bridge_root):
