@@ -16,7 +16,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.broker_options import MqttSettings
-from bridge.broker_sync import SyncMarker
+from bridge.broker_sync import SyncMarker, refusal_hint
 from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
 from bridge.mqtt_client import Will, create_client, describe_settings, release, warn_if_insecure
 from bridge.mqtt_version import MQTT5, VersionChoice, refuses_version
@@ -205,7 +205,7 @@ class BrokerLink:
             if refuses_version(reason_code.value) and self.version.refused(str(reason_code)):
                 self._fall_back = True
                 return
-            cause = self.version.failure(str(reason_code))
+            cause = self.version.failure(str(reason_code)) + refusal_hint(reason_code.value)
             self._reconnect.failed(f"the broker at {self.where} refused the connection: {cause}")
             return
         self._reconnect.accepted()

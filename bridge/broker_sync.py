@@ -29,6 +29,20 @@ SUBSCRIPTION = "subscription"
 _PROBE = "probe"
 
 
+# MQTT 5 CONNACK reasons that name a capability the contract needs (the will is
+# retained and at the configured QoS, so a broker lacking either refuses the CONNECT).
+_REFUSAL_HINTS = {
+    0x9A: "the broker keeps no retained messages, which the contract is made of",
+    0x9B: "the broker takes QoS 0 only: set --mqtt-qos 0",
+}
+
+
+def refusal_hint(reason_value: int) -> str:
+    """Return what a refusing CONNACK's reason means for the bridge, in parentheses, or ""."""
+    hint = _REFUSAL_HINTS.get(reason_value)
+    return f" ({hint})" if hint else ""
+
+
 def lack_warning(lack: str, where: str, prefix: str) -> str:
     """Return the one line that says what the broker lacks and what that means."""
     if lack == RETAINED_ON_WILDCARD:

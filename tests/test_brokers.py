@@ -18,6 +18,7 @@ import pytest
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
+from tests.support.broker import Mosquitto
 from tests.support.brokers import Broker, Nats
 from tests.support.dashboard import run_command
 from tests.support.expect import matches
@@ -211,3 +212,16 @@ def test_a_broker_refusing_both_versions_gets_one_line_with_both_answers(tmp_pat
     assert len(warnings) == 1
     assert f"the broker at 127.0.0.1:{nats.port} refused the connection: " in warnings[0]
     assert "MQTT 5: Unsupported protocol version; MQTT 3.1.1: Not authorized" in warnings[0]
+
+
+def test_a_broker_without_qos_1_is_named_and_qos_0_works(sim: AgentSimulator) -> None:
+    """Mosquitto with `max_qos 0` refuses the QoS 1 will in one line saying what to set; QoS 0 works."""
+    with Mosquitto(extra_config="max_qos 0") as broker:
+        with BridgeProcess(sim.directory, broker.port, *FAST) as refused:
+            wait_for(lambda: "WARNING" in refused.log(), 10, "the refusal")
+            refused.signal(signal.SIGTERM)
+        [line] = [line for line in refused.log().splitlines() if "WARNING" in line]
+        assert "QoS not supported (the broker takes QoS 0 only: set --mqtt-qos 0)" in line
+        sim.new_workload_instance()
+        with BridgeProcess(sim.directory, broker.port, *FAST, "--mqtt-qos", "0"):
+            Case("max_qos 0", broker, "5").converges(sim)
