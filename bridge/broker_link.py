@@ -18,7 +18,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from bridge.broker_options import MqttSettings
 from bridge.broker_sync import SyncMarker, refusal_hint
 from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
-from bridge.mqtt_client import Will, create_client, describe_settings, release, warn_if_insecure
+from bridge.mqtt_client import (
+    SocketErrors,
+    Will,
+    create_client,
+    describe_settings,
+    release,
+    warn_if_insecure,
+)
 from bridge.mqtt_version import MQTT5, VersionChoice, refuses_version
 from bridge.publish_window import WAIT, PublishWindow
 from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
@@ -27,17 +34,6 @@ from bridge.topics import bridge_topic
 
 LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
-
-
-class _LastError(logging.Handler):
-    """Keeps the text of the last error line it is given."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.text: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.text = record.getMessage()
 
 
 class BrokerLink:
@@ -71,13 +67,7 @@ class BrokerLink:
         # how RabbitMQ 3.10 refuses MQTT 5.
         self._answered = False
         self._fall_back = False
-        # paho's error lines (why the socket failed) for the disconnect's log line.
-        # A logger, not `on_log`: for that callback paho formats every debug line,
-        # two per message on its network thread, the bridge's bottleneck under load.
-        # Outside the hierarchy, so nothing propagates and no log level lowers it.
-        self._socket_error = _LastError()
-        self._paho_log = logging.Logger("bridge.paho", logging.ERROR)  # noqa: LOG001
-        self._paho_log.addHandler(self._socket_error)
+        self._socket_error = SocketErrors()
 
     def start(self) -> None:
         """Build the client (may raise ConfigError for unusable files) and start connecting."""
@@ -96,7 +86,7 @@ class BrokerLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
-        client.enable_logger(self._paho_log)
+        client.enable_logger(self._socket_error.logger)
         return client
 
     def publish(self, topic: str, payload: bytes) -> bool:
@@ -246,9 +236,8 @@ class BrokerLink:
             return
         if self._answered:
             return  # the refusing CONNACK said it all
-        # A close without a socket error: how RabbitMQ 3.10 refuses MQTT 5. A TLS
-        # alert (a refused client certificate) is no protocol question.
-        if self._socket_error.text is None and self.version.refused(cause):
+        # A TLS alert (a refused client certificate) is no protocol question.
+        if self._socket_error.closed_plainly(reason_code) and self.version.refused(cause):
             self._fall_back = True
             return
         # TLS 1.3 servers check the client certificate after the handshake, so a
@@ -275,11 +264,15 @@ class BrokerLink:
     def _on_message(
         self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
-        topic, payload, retain = message.topic, bytes(message.payload), bool(message.retain)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            return  # a lax broker's non-UTF-8 topic: no topic of the contract
+        payload, retain = bytes(message.payload), bool(message.retain)
         if topic == self.marker.topic:
             synced = self.marker.arrived(client, payload)
             if synced is not None:
                 self.sink(synced)
             return
-        self.marker.observe(topic, payload, retain=retain)
+        self.marker.observe(topic, retain=retain)
         self.sink(BrokerMessage(topic, payload, retain))

@@ -17,15 +17,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from bridge.info import RETAINED, RETAINED_ON_WILDCARD, SUBSCRIPTION
 from bridge.inputs import BrokerSynced
-from bridge.reconcile import ONLINE
 from bridge.topics import bridge_topic, prefix_filter
 
 LOG = logging.getLogger(__name__)
-# What `$bridge/info` `brokerLacks` may name.
-RETAINED_ON_WILDCARD = "retainedOnWildcard"
-RETAINED = "retained"
-SUBSCRIPTION = "subscription"
 _PROBE = "probe"
 
 
@@ -105,9 +101,13 @@ class SyncMarker:
         self._watch_mid = mid
         self._send(client, "")
 
-    def observe(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        """Note a message that is not the marker: the bridge's retained `online` coming back."""
-        if retain and topic == self.status_topic and payload == ONLINE:
+    def observe(self, topic: str, *, retain: bool) -> None:
+        """Note a message that is not the marker: a retained status coming back.
+
+        Any value counts: a late `offline` will of an old instance may have replaced
+        the bridge's `online` before the subscription.
+        """
+        if retain and topic == self.status_topic:
             if self._probing:
                 self._online_on_probe = True
             else:

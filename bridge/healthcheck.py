@@ -16,9 +16,11 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_SUCCESS
+
 from bridge import option_tables as table
 from bridge.broker_options import add_mqtt_arguments, mqtt_settings
-from bridge.mqtt_client import create_client, why
+from bridge.mqtt_client import SocketErrors, create_client, why
 from bridge.mqtt_version import VersionChoice, refuses_version
 from bridge.options import ConfigError, OptionParser, add_options, value
 from bridge.reconcile import ONLINE
@@ -124,6 +126,8 @@ def _check_once(
     client.on_subscribe = probe.on_subscribe
     client.on_message = probe.on_message
     client.on_unsubscribe = probe.on_unsubscribe
+    errors = SocketErrors()
+    client.enable_logger(errors.logger)
     client.connect_timeout = timeout
     where = f"{settings.host}:{settings.port}"
     try:
@@ -135,13 +139,15 @@ def _check_once(
             left = deadline - time.monotonic()
             if left <= 0:
                 return f"no answer about {probe.topic} from {where} within {timeout:g} s"
-            failed = client.loop(min(left, 0.1)) != 0
-            if failed and probe.verdict is None and not probe.fall_back:
-                if not probe.answered and probe.version.refused("closed before CONNACK"):
+            code = client.loop(min(left, 0.1))
+            if code != MQTT_ERR_SUCCESS and probe.verdict is None and not probe.fall_back:
+                # A plain close before any CONNACK: how RabbitMQ 3.10 refuses MQTT 5.
+                plain = code == MQTT_ERR_CONN_LOST and errors.text is None
+                if plain and not probe.answered and probe.version.refused("closed"):
                     probe.fall_back = True
                     return None
-                cause = probe.version.failure("closed the connection")
-                return f"the MQTT broker at {where} {cause}"
+                cause = probe.version.failure(errors.text or "closed")
+                return f"the MQTT broker at {where} closed the connection ({cause})"
     finally:
         client.disconnect()
     return None if probe.healthy else probe.verdict

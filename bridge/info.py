@@ -12,6 +12,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+# What `brokerLacks` may name: the broker sends no retained messages to wildcard
+# subscriptions, keeps none at all, or refused the subscription to `<prefix>/#`.
+RETAINED_ON_WILDCARD = "retainedOnWildcard"
+RETAINED = "retained"
+SUBSCRIPTION = "subscription"
+
 
 @dataclass(frozen=True, slots=True)
 class BridgeFacts:

@@ -15,7 +15,7 @@ from typing import assert_never
 
 from bridge.agent_mirror import AgentMirror
 from bridge.echoes import Echoes
-from bridge.info import BridgeFacts, Counters, InfoClock, InfoFields, encode_info
+from bridge.info import SUBSCRIPTION, BridgeFacts, Counters, InfoClock, InfoFields, encode_info
 from bridge.inputs import (
     Agents,
     AnkaiosLink,
@@ -149,6 +149,9 @@ class Mirror:
                 if generation != self._generation:
                     return []
                 self._lacks = lacks
+                if SUBSCRIPTION in lacks:
+                    # Nothing comes back from a refused subscription, echoes neither.
+                    self.echoes.reset(expected=False)
                 self.synced = True
                 self._info.forget()
                 return self._reconcile(now)
@@ -202,8 +205,10 @@ class Mirror:
         parsed = parse_instance_topic(self.prefix, topic)
         agent = parse_agent_topic(self.prefix, topic) if parsed is None else None
         if parsed is None and agent is None and not topic.startswith(self._bridge_root):
-            # Not the bridge's to keep or clear: remembered only in the log.
-            self._log_foreign(topic)
+            # Not the bridge's to keep or clear: remembered only in the log (a retained
+            # one: under 3.1.1 every foreign live message comes here as well).
+            if message.retain:
+                self._log_foreign(topic)
             return []
         if message.payload:
             self.retained[topic] = message.payload

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge import option_tables as table
 from bridge.broker_options import MqttSettings, TlsSettings
@@ -34,6 +35,33 @@ class Will:
     payload: bytes
     qos: int
     retain: bool = True
+
+
+class SocketErrors(logging.Handler):
+    """paho's error lines (why a socket failed), the last one kept, for one log line.
+
+    A logger, not `on_log`: for that callback paho formats every debug line, two
+    per message on its network thread, the bridge's bottleneck under load. The
+    logger is outside the hierarchy, so nothing propagates and no level lowers it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.text: str | None = None
+        self.logger = logging.Logger("bridge.paho", logging.ERROR)  # noqa: LOG001
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the line's text."""
+        self.text = record.getMessage()
+
+    def closed_plainly(self, reason: ReasonCode) -> bool:
+        """Whether a connection ended by a plain close: no socket or TLS error, no keepalive.
+
+        Before any CONNACK that is how RabbitMQ 3.10 refuses an MQTT 5 CONNECT. paho
+        says "Unspecified error" for a lost connection, "Keep alive timeout" for its own.
+        """
+        return self.text is None and str(reason) == "Unspecified error"
 
 
 def read_password(settings: MqttSettings) -> str | None:

@@ -14,14 +14,15 @@ MQTT5 = "5"
 MQTT311 = "3.1.1"
 AUTO = "auto"
 CHOICES = (AUTO, MQTT5, MQTT311)
-# CONNACK "Unsupported protocol version": 0x84 under MQTT 5, 1 under 3.1.1 (what a
-# 3.1.1-only broker such as NATS answers to an MQTT 5 CONNECT).
-_UNSUPPORTED_VERSION = frozenset({0x84, 1})
+# CONNACK "Unsupported protocol version". A 3.1.1-only broker such as NATS answers an
+# MQTT 5 CONNECT with the 3.1.1 code 1, which paho reports as 0x84; a 3.1.1 client
+# never sees its on_connect for it (paho ends the connection as a protocol error).
+_UNSUPPORTED_VERSION = 0x84
 
 
 def refuses_version(reason_value: int) -> bool:
     """Whether a refusing CONNACK's reason code says the protocol version is unsupported."""
-    return reason_value in _UNSUPPORTED_VERSION
+    return reason_value == _UNSUPPORTED_VERSION
 
 
 @dataclass(slots=True)

@@ -17,9 +17,16 @@ from jsonschema import Draft7Validator
 
 import bridge
 from bridge.agents import AgentStatus, encode_agent
-from bridge.broker_sync import RETAINED, RETAINED_ON_WILDCARD, SUBSCRIPTION
 from bridge.fieldpaths import BRIDGE_MASKS
-from bridge.info import BridgeFacts, Counters, InfoFields, encode_info
+from bridge.info import (
+    RETAINED,
+    RETAINED_ON_WILDCARD,
+    SUBSCRIPTION,
+    BridgeFacts,
+    Counters,
+    InfoFields,
+    encode_info,
+)
 from bridge.model import (
     MAX_INFO_CHARS,
     STATES,

@@ -95,3 +95,12 @@ def test_a_topic_whose_echoes_never_return_keeps_a_bounded_few() -> None:
     assert not echoes.returned("t", b"0")
     assert echoes.returned("t", b"8")
     assert echoes.returned("t", b"39")
+
+
+def test_a_refused_subscription_waits_for_no_echo() -> None:
+    """When the broker refused `<prefix>/#`, nothing comes back: publishes are not remembered."""
+    mirror = new_mirror()
+    feed(mirror, BrokerConnected(1, "3.1.1"), BrokerSynced(1, ("subscription",)))
+    feed(mirror, SnapshotInput({NGINX: RUNNING}), AnkaiosLink(connected=True))
+    assert not mirror.echoes.expected
+    assert not mirror.echoes.returned(leaves(NGINX, RUNNING, T0)[0][0], b"RUNNING")

@@ -35,8 +35,7 @@ def test_a_fixed_version_never_falls_back() -> None:
 
 
 def test_only_the_version_reason_codes_mean_a_version_refusal() -> None:
-    """0x84 (MQTT 5) and 1 (3.1.1) refuse the version; bad credentials do not."""
+    """0x84 refuses the version; bad credentials do not."""
     assert refuses_version(0x84)
-    assert refuses_version(1)
     assert not refuses_version(0x87)
     assert not refuses_version(5)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Self
 
 from bridge.clock import utc_now
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
-from bridge.mqtt_client import create_client, release, warn_if_insecure, why
+from bridge.mqtt_client import SocketErrors, create_client, release, warn_if_insecure, why
 from bridge.mqtt_version import VersionChoice, refuses_version
 from bridge.reconnect import Failure, Reconnect
 from bridge.topics import bridge_topic, prefix_filter
@@ -81,6 +81,7 @@ class Feed:
         # Any CONNACK: a close without one is how RabbitMQ 3.10 refuses MQTT 5.
         self._answered = False
         self._fall_back = False
+        self._socket_errors = SocketErrors()
         # The bridge's retained status seen in the snapshot, or on the probe after it.
         self._status_seen = False
         self._probing = False
@@ -116,6 +117,7 @@ class Feed:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
+        client.enable_logger(self._socket_errors.logger)
         return client
 
     def stop(self) -> None:
@@ -140,10 +142,11 @@ class Feed:
             client = self._client = self._new_client()
         self._refused = self._answered = self._fall_back = False
         self._status_seen = self._probing = False
+        self._socket_errors.text = None
         try:
             client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
         except (OSError, ValueError) as err:
-            self._reconnect.failed(why(err))
+            self._reconnect.failed(self.version.failure(why(err)))
             return
         client.loop_forever(retry_first_connection=False)
 
@@ -185,7 +188,7 @@ class Feed:
     ) -> None:
         failed = [code for code in reason_codes if code.is_failure]
         if failed:
-            topic = prefix_filter(self.settings.prefix)
+            topic = self.status_topic if self._probing else prefix_filter(self.settings.prefix)
             self._refuse(client, f"refused the subscription to {topic}: {failed[0]}")
 
     def _on_unsubscribe(
@@ -212,6 +215,8 @@ class Feed:
             client.disconnect()
             return
         if self._status_seen or self._probing:
+            if self._probing:
+                client.unsubscribe(self.status_topic)
             self.events.put(SnapshotEnd(utc_now()))
             return
         # No bridge status in the snapshot: no bridge ever ran here, or the broker
@@ -249,10 +254,11 @@ class Feed:
             self._reconnect.failed(reason)
             return
         # Reached, but closed before any CONNACK: the broker's answer, not "cannot reach".
-        if self.version.refused(str(reason_code)):
+        cause = self._socket_errors.text or str(reason_code)
+        if self._socket_errors.closed_plainly(reason_code) and self.version.refused(cause):
             self._fall_back = True
             return
-        cause = self.version.failure(str(reason_code))
+        cause = self.version.failure(cause)
         self._reconnect.failed(f"closed the connection before accepting it: {cause}", refused=True)
 
     def _refuse(self, client: mqtt.Client, reason: str) -> None:
