@@ -34,6 +34,8 @@ from bridge.topics import bridge_topic
 
 LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
+# How long the retained burst may take before the sync marker is sent again.
+_MARKER_AGAIN = 3.0
 
 
 class BrokerLink:
@@ -168,7 +170,8 @@ class BrokerLink:
         # paho's own network thread: publishes from the bridge's threads are
         # then queued for it rather than written by the caller.
         client.loop_start()
-        self._ended.wait()
+        while not self._ended.wait(_MARKER_AGAIN):
+            self.marker.again(client)
         client.loop_stop()
         release(client)
 

@@ -65,7 +65,8 @@ def lack_warning(lack: str, where: str, prefix: str) -> str:
 class SyncMarker:
     """One marker topic per process; `start` at every connect, then feed it what arrives.
 
-    Runs on paho's network thread only (the connect, subscribe and message callbacks).
+    Runs on paho's network thread (the connect, subscribe and message callbacks),
+    except `again`, which the link's own thread calls while it waits.
     """
 
     def __init__(self, prefix: str, where: str) -> None:
@@ -82,12 +83,14 @@ class SyncMarker:
         self._online_on_probe = False
         self._probing = False
         self._done = False
+        self._asked_again = False
         self._warned: set[str] = set()
 
     def start(self, client: mqtt.Client, generation: int, *, mqtt5: bool) -> None:
         """Subscribe to the prefix and send the marker; `online` must be published before."""
         self._generation, self._mqtt5 = generation, mqtt5
         self._online_on_watch = self._online_on_probe = self._probing = self._done = False
+        self._asked_again = False
         watch = prefix_filter(self.prefix)
         if mqtt5:
             # No Local: the broker does not echo the bridge's own publishes back (it
@@ -125,7 +128,8 @@ class SyncMarker:
         generation, _, probe = payload.decode(errors="replace").partition(" ")
         if generation != str(self._generation) or self._done or (probe == _PROBE) != self._probing:
             return None  # an older connection's marker, or a second copy
-        if self._online_on_watch:
+        if self._online_on_watch or self._asked_again:
+            # After a re-ask the broker dropped messages: a missing `online` proves nothing.
             return self._synced(())
         if not self._probing:
             self._probing = True
@@ -137,6 +141,29 @@ class SyncMarker:
             return None
         client.unsubscribe(self.status_topic)
         return self._synced((RETAINED_ON_WILDCARD,) if self._online_on_probe else (RETAINED,))
+
+    def again(self, client: mqtt.Client) -> None:
+        """Send the marker again when it has not come back yet (called every few seconds).
+
+        mosquitto drops QoS 0 messages, the marker among them, to a subscriber that
+        lags more than `max_queued_messages` (1000) packets behind, as a burst of
+        20,000 retained topics does. A marker sent later comes back after what is
+        left; a late copy of either is ignored. A race with `arrived` on paho's thread
+        costs at most one marker that no longer matches and is ignored.
+        """
+        if self._done:
+            return
+        if not self._asked_again:
+            self._asked_again = True
+            LOG.warning(
+                "the broker at %s has not ended its retained burst under %s/# yet; asking "
+                "again. A broker that drops messages to a subscriber that lags (mosquitto "
+                "beyond max_queued_messages) may have dropped retained topics too: topics of "
+                "instances removed while the bridge was down may then stay until a reconnect",
+                self.where,
+                self.prefix,
+            )
+        self._send(client, f" {_PROBE}" if self._probing else "")
 
     def _send(self, client: mqtt.Client, suffix: str) -> None:
         client.publish(self.topic, f"{self._generation}{suffix}".encode(), qos=0)

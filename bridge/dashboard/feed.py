@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Self
 
 from bridge.clock import utc_now
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
+from bridge.dashboard.snapshot import Outcome, SnapshotMarker
 from bridge.mqtt_client import SocketErrors, create_client, release, warn_if_insecure, why
 from bridge.mqtt_version import VersionChoice, refuses_version
 from bridge.reconnect import Failure, Reconnect
-from bridge.topics import bridge_topic, prefix_filter
+from bridge.topics import prefix_filter
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -60,31 +61,23 @@ class Inbox:
 class Feed:
     """Subscribes read-only to `<prefix>/#` and puts view events on `events`.
 
-    It never publishes. The end of the retained snapshot is the UNSUBACK of a
-    filter it never subscribed: the broker answers one connection's packets in
-    order, so that reply comes after every retained message of the SUBSCRIBE
-    sent before it (checked against mosquitto with 20,000 retained topics).
-    It reconnects through bridge.reconnect and puts every failure on `events`
+    It never publishes; bridge.dashboard.snapshot tells when the retained
+    snapshot is over. It reconnects through bridge.reconnect and puts every failure on `events`
     as a Disconnected event.
     """
 
     def __init__(self, settings: MqttSettings, events: Inbox) -> None:
         self.settings = settings
         self.events = events
-        self.marker_filter = f"{settings.prefix}/$dashboard/end-of-snapshot"
-        self.status_topic = bridge_topic(settings.prefix, "status")
+        self.snapshot = SnapshotMarker(settings.prefix)
         self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
         self._client_version = self.version.current
-        self._marker_mid: int | None = None
         self._refused = False
         # Any CONNACK: a close without one is how RabbitMQ 3.10 refuses MQTT 5.
         self._answered = False
         self._fall_back = False
         self._socket_errors = SocketErrors()
-        # The bridge's retained status seen in the snapshot, or on the probe after it.
-        self._status_seen = False
-        self._probing = False
         self._reconnect = Reconnect(settings.reconnect_max_delay, self._report)
         self._thread = threading.Thread(
             target=self._reconnect.run, args=(self._attempt,), name="dashboard-mqtt", daemon=True
@@ -141,7 +134,6 @@ class Feed:
             release(client)
             client = self._client = self._new_client()
         self._refused = self._answered = self._fall_back = False
-        self._status_seen = self._probing = False
         self._socket_errors.text = None
         try:
             client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
@@ -173,10 +165,7 @@ class Feed:
         self._reconnect.accepted()
         self.version.accepted()
         self.events.put(Connected(utc_now()))
-        # QoS 0: at QoS 1 mosquitto hands a new subscriber only max_inflight +
-        # max_queued (1020 by default) of the retained messages and drops the rest.
-        client.subscribe(prefix_filter(self.settings.prefix), qos=0)
-        self._marker_mid = client.unsubscribe(self.marker_filter)[1]
+        self.snapshot.start(client)
 
     def _on_subscribe(
         self,
@@ -188,7 +177,8 @@ class Feed:
     ) -> None:
         failed = [code for code in reason_codes if code.is_failure]
         if failed:
-            topic = self.status_topic if self._probing else prefix_filter(self.settings.prefix)
+            prefix = prefix_filter(self.settings.prefix)
+            topic = self.snapshot.status_topic if self.snapshot.probing else prefix
             self._refuse(client, f"refused the subscription to {topic}: {failed[0]}")
 
     def _on_unsubscribe(
@@ -199,10 +189,12 @@ class Feed:
         _reason_codes: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
-        if mid != self._marker_mid or self._refused:
+        if self._refused:
             return
-        if self._status_seen and self._probing:
-            # The exact subscription got what the wildcard one did not (RabbitMQ).
+        outcome = self.snapshot.answered(client, mid)
+        if outcome is Outcome.END:
+            self.events.put(SnapshotEnd(utc_now()))
+        elif outcome is Outcome.NO_WILDCARD_RETAINED:
             prefix = self.settings.prefix
             lack = (
                 f"the broker at {self._where()} sends no retained messages to wildcard "
@@ -213,25 +205,13 @@ class Feed:
             self._reconnect.stop()
             self.events.put(Disconnected(utc_now(), lack, refused=True, final=True))
             client.disconnect()
-            return
-        if self._status_seen or self._probing:
-            if self._probing:
-                client.unsubscribe(self.status_topic)
-            self.events.put(SnapshotEnd(utc_now()))
-            return
-        # No bridge status in the snapshot: no bridge ever ran here, or the broker
-        # sends no retained messages to wildcard subscriptions. Ask for it exactly.
-        self._probing = True
-        client.subscribe(self.status_topic, qos=0)
-        self._marker_mid = client.unsubscribe(self.marker_filter)[1]
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic: str | None = msg.topic
         except UnicodeDecodeError:
             topic = None
-        if msg.retain and topic == self.status_topic:
-            self._status_seen = True
+        self.snapshot.seen(topic, retain=bool(msg.retain))
         self.events.put(Received(utc_now(), topic, bytes(msg.payload), bool(msg.retain)))
 
     def _where(self) -> str:
