@@ -80,6 +80,12 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
     yield Case(name, broker, "5")
 
 
+def after_the_burst(log: Client311) -> int:
+    """Subscribe `log` to the prefix; return the mark after which messages are live ones."""
+    log.subscribe("ankaios/#")
+    return len(log.settle())
+
+
 def state_topic(agent: str, workload: str, iid: str) -> str:
     """Return an instance's state topic under the default prefix."""
     return f"ankaios/{agent}/{workload}/{iid}/state"
@@ -123,9 +129,7 @@ def test_a_live_foreign_publish_leaves_the_retained_truth(case: Case, sim: Agent
     radio = state_topic("hpc2", "radio", RADIO)
     with case.bridge(sim), case.live() as log:
         case.converges(sim)
-        log.subscribe("ankaios/#")
-        # Only what arrives after the retained burst counts.
-        quiet = len(log.settle())
+        quiet = after_the_burst(log)
         case.publish(nginx, b"FAILED", retain=False)
         # A barrier: the bridge handles its inputs in order, so once this retained
         # write is repaired, the live one before it has been handled too.
@@ -141,9 +145,7 @@ def test_no_echo_loop_while_quiet(case: Case, sim: AgentSimulator) -> None:
     radio = state_topic("hpc2", "radio", RADIO)
     with case.bridge(sim), case.live() as log:
         case.converges(sim)
-        log.subscribe("ankaios/#")
-        # Only what arrives after the retained burst counts.
-        quiet = len(log.settle())
+        quiet = after_the_burst(log)
         # Back to back: the echo of FAILED reaches the bridge when the truth is RUNNING.
         with sim.burst():
             sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")

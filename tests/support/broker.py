@@ -48,6 +48,7 @@ class PrivateBroker:
         self.host = "127.0.0.1"
         self.port = 0
         self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def directory(self) -> Path:
@@ -81,12 +82,18 @@ class PrivateBroker:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Stop the broker cleanly and wait until it is gone."""
-        raise NotImplementedError
+        """Stop the broker with SIGTERM (it saves what it keeps) and wait until it is gone."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
 
     def kill(self) -> None:
-        """Stop the broker with SIGKILL and wait until it is gone."""
-        raise NotImplementedError
+        """Stop the broker with SIGKILL (nothing is saved) and wait until it is gone."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
 
     def restart(self) -> None:
         """Stop and start again on the same port with the same stored data."""
@@ -112,7 +119,6 @@ class Mosquitto(PrivateBroker):
         self.persistence = persistence
         self.extra_config = extra_config
         self.port = port
-        self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Mosquitto:
         self.start()
@@ -143,17 +149,3 @@ class Mosquitto(PrivateBroker):
             stderr=subprocess.DEVNULL,
         )
         wait_until_listening(self.port)
-
-    def stop(self) -> None:
-        """Stop the broker with SIGTERM (persistence is saved) and wait for it."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-    def kill(self) -> None:
-        """Stop the broker with SIGKILL (nothing is saved)."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None

@@ -97,7 +97,6 @@ class Nats(PrivateBroker):
         self.user = user
         self.client_port = 0
         self.server_name = ""
-        self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Nats:
         self.start()
@@ -138,17 +137,3 @@ class Nats(PrivateBroker):
         except BaseException:
             self.kill()
             raise
-
-    def stop(self) -> None:
-        """Stop with SIGTERM (JetStream flushes its store) and wait."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-    def kill(self) -> None:
-        """Stop with SIGKILL and wait."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            self._process = None

@@ -53,7 +53,6 @@ class RabbitMq(PrivateBroker):
         self.dist_port = 0
         self.epmd_port = 0
         self.node = ""
-        self._process: subprocess.Popen[bytes] | None = None
         self._epmd: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RabbitMq:
