@@ -102,3 +102,13 @@ def test_the_dashboard_says_why_and_the_health_check_works(
     assert LACK in line
     assert f"{unique_prefix}/#" in line
     assert (health.returncode, health.stderr) == (0, "")
+
+
+def test_the_will_marks_a_killed_bridge_offline(
+    sim: AgentSimulator, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """SIGKILL leaves `offline` through the will, for a subscriber of the exact status topic."""
+    with bridge(sim, rabbitmq_broker, unique_prefix) as running:
+        converges(sim, rabbitmq_broker, unique_prefix)
+        running.signal(signal.SIGKILL)
+    converges(sim, rabbitmq_broker, unique_prefix, bridge="offline")
