@@ -67,10 +67,15 @@ def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything(broker: str) 
             and re.search(rb"hpc1 +\d+ +\d+%", plain(screen))  # the agent lines above the table
         ):
             assert time.monotonic() < deadline, (
-                f"the dashboard never showed the scenario: {screen[-2000:]!r}"
+                f"the dashboard never showed the scenario: {plain(screen)[-3000:]!r}"
             )
             if select.select([controller], [], [], 0.5)[0]:
-                screen += os.read(controller, 65536)
+                try:
+                    screen += os.read(controller, 65536)
+                except OSError:
+                    # EIO: every process of the demo closed the terminal, so it ended.
+                    msg = f"the demo ended early ({demo.wait(10)}): {plain(screen)[-3000:]!r}"
+                    raise AssertionError(msg) from None
         work = re.search(rb"logs in (/tmp/ankaios-demo\.\w+)", screen)
         assert work is not None
         # Ctrl-C in a terminal signals the foreground process group.
