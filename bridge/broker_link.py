@@ -50,7 +50,7 @@ class BrokerLink:
         self.sink = sink
         self.status_topic = bridge_topic(settings.prefix, "status")
         self.ankaios_topic = bridge_topic(settings.prefix, "ankaios")
-        self.where = f"{settings.host}:{settings.port}"
+        self.where = settings.address
         self.marker = SyncMarker(settings.prefix, self.where)
         self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
@@ -171,7 +171,9 @@ class BrokerLink:
         # then queued for it rather than written by the caller.
         client.loop_start()
         while not self._ended.wait(_MARKER_AGAIN):
-            self.marker.again(client)
+            synced = self.marker.again(client)
+            if synced is not None:
+                self.sink(synced)
         client.loop_stop()
         release(client)
 

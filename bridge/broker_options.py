@@ -40,6 +40,11 @@ class MqttSettings:
     # "auto", "5" or "3.1.1": see bridge.mqtt_version.
     protocol: str = table.PROTOCOL.default
 
+    @property
+    def address(self) -> str:
+        """The broker as `host:port`, for log lines and messages."""
+        return f"{self.host}:{self.port}"
+
 
 def add_mqtt_arguments(parser: argparse.ArgumentParser, client_id: str | None = None) -> None:
     """Add the broker options shared by the bridge and the dashboard.

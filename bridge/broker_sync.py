@@ -1,8 +1,8 @@
 """The sync marker: when a connection's retained burst is over, and what the broker lacks.
 
 The bridge publishes its retained `online` before it subscribes to `<prefix>/#`,
-so a broker that delivers retained messages to wildcard subscriptions sends it
-back before the marker. When it does not, one more exact subscription of the
+so a broker that delivers retained messages to wildcard subscriptions sends the
+retained status back before the marker. When it does not, one more exact subscription of the
 status topic tells a broker that keeps retained messages but sends none to
 wildcard subscriptions (RabbitMQ, rabbitmq/rabbitmq-server#8824) from one that
 keeps none at all.
@@ -23,6 +23,8 @@ from bridge.topics import bridge_topic, prefix_filter
 
 LOG = logging.getLogger(__name__)
 _PROBE = "probe"
+# Markers sent again before the bridge concludes it may not read its prefix.
+_ASKS = 2
 
 
 # MQTT 5 CONNACK reasons that name a capability the contract needs (the will is
@@ -56,9 +58,10 @@ def lack_warning(lack: str, where: str, prefix: str) -> str:
             "the bridge keeps publishing what it knows"
         )
     return (
-        f"the broker at {where} refused the bridge's subscription to {prefix}/#: the bridge "
-        "cannot see what the broker holds, so it cannot clear stale topics or repair "
-        f"foreign writes (allow it to read {prefix}/#); it keeps publishing what it knows"
+        f"the broker at {where} refused the bridge's subscription to {prefix}/# or delivers "
+        "nothing on it: the bridge cannot see what the broker holds, so it cannot clear stale "
+        f"topics or repair foreign writes (allow it to read {prefix}/#); it keeps publishing "
+        "what it knows"
     )
 
 
@@ -79,18 +82,18 @@ class SyncMarker:
         self._generation = 0
         self._mqtt5 = True
         self._watch_mid: int | None = None
-        self._online_on_watch = False
-        self._online_on_probe = False
+        self._status_on_watch = False
+        self._status_on_probe = False
         self._probing = False
         self._done = False
-        self._asked_again = False
+        self._asked = 0
         self._warned: set[str] = set()
 
     def start(self, client: mqtt.Client, generation: int, *, mqtt5: bool) -> None:
         """Subscribe to the prefix and send the marker; `online` must be published before."""
         self._generation, self._mqtt5 = generation, mqtt5
-        self._online_on_watch = self._online_on_probe = self._probing = self._done = False
-        self._asked_again = False
+        self._status_on_watch = self._status_on_probe = self._probing = self._done = False
+        self._asked = 0
         watch = prefix_filter(self.prefix)
         if mqtt5:
             # No Local: the broker does not echo the bridge's own publishes back (it
@@ -112,9 +115,9 @@ class SyncMarker:
         """
         if retain and topic == self.status_topic:
             if self._probing:
-                self._online_on_probe = True
+                self._status_on_probe = True
             else:
-                self._online_on_watch = True
+                self._status_on_watch = True
 
     def subscribed(self, mid: int, reason_codes: list[ReasonCode]) -> BrokerSynced | None:
         """Handle a SUBACK; a refused watch means synced at once, with nothing retained seen."""
@@ -128,8 +131,8 @@ class SyncMarker:
         generation, _, probe = payload.decode(errors="replace").partition(" ")
         if generation != str(self._generation) or self._done or (probe == _PROBE) != self._probing:
             return None  # an older connection's marker, or a second copy
-        if self._online_on_watch or self._asked_again:
-            # After a re-ask the broker dropped messages: a missing `online` proves nothing.
+        if self._status_on_watch or self._asked:
+            # After a re-ask the broker dropped messages: a missing status proves nothing.
             return self._synced(())
         if not self._probing:
             self._probing = True
@@ -140,9 +143,9 @@ class SyncMarker:
             self._send(client, f" {_PROBE}")
             return None
         client.unsubscribe(self.status_topic)
-        return self._synced((RETAINED_ON_WILDCARD,) if self._online_on_probe else (RETAINED,))
+        return self._synced((RETAINED_ON_WILDCARD,) if self._status_on_probe else (RETAINED,))
 
-    def again(self, client: mqtt.Client) -> None:
+    def again(self, client: mqtt.Client) -> BrokerSynced | None:
         """Send the marker again when it has not come back yet (called every few seconds).
 
         mosquitto drops QoS 0 messages, the marker among them, to a subscriber that
@@ -150,11 +153,17 @@ class SyncMarker:
         20,000 retained topics does. A marker sent later comes back after what is
         left; a late copy of either is ignored. A race with `arrived` on paho's thread
         costs at most one marker that no longer matches and is ignored.
+
+        When two markers sent again are not back either, the broker does not let the
+        bridge read its prefix (mosquitto grants a subscription its ACL denies and
+        delivers nothing): synced with nothing seen, like a refused subscription.
         """
         if self._done:
-            return
-        if not self._asked_again:
-            self._asked_again = True
+            return None
+        self._asked += 1
+        if self._asked > _ASKS:
+            return self._synced((SUBSCRIPTION,))
+        if self._asked == 1:
             LOG.warning(
                 "the broker at %s has not ended its retained burst under %s/# yet; asking "
                 "again. A broker that drops messages to a subscriber that lags (mosquitto "
@@ -164,6 +173,7 @@ class SyncMarker:
                 self.prefix,
             )
         self._send(client, f" {_PROBE}" if self._probing else "")
+        return None
 
     def _send(self, client: mqtt.Client, suffix: str) -> None:
         client.publish(self.topic, f"{self._generation}{suffix}".encode(), qos=0)

@@ -129,7 +129,7 @@ def _check_once(
     errors = SocketErrors()
     client.enable_logger(errors.logger)
     client.connect_timeout = timeout
-    where = f"{settings.host}:{settings.port}"
+    where = settings.address
     try:
         client.connect(settings.host, settings.port, settings.keepalive)
     except (OSError, ValueError) as err:

@@ -202,7 +202,7 @@ def describe_settings(settings: MqttSettings) -> str:
         tls += ", hostname-check=off)" if settings.tls.insecure else ")"
     password = "set" if (settings.password or settings.password_file) else "none"
     return (
-        f"broker={settings.host}:{settings.port} client-id={settings.client_id} "
+        f"broker={settings.address} client-id={settings.client_id} "
         f"prefix={settings.prefix} qos={settings.qos} protocol={settings.protocol} tls={tls} "
         f"username={settings.username or 'none'} password={password}"
     )

@@ -8,7 +8,7 @@ is kept for the life of the process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MQTT5 = "5"
 MQTT311 = "3.1.1"
@@ -34,9 +34,9 @@ class VersionChoice:
     """
 
     setting: str = AUTO
-    current: str = MQTT5
-    kept: bool = False
-    _first_refusal: str | None = None
+    current: str = field(init=False)
+    kept: bool = field(default=False, init=False)
+    _first_refusal: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.current = MQTT311 if self.setting == MQTT311 else MQTT5

@@ -9,7 +9,9 @@ tests/test_broker_rabbitmq.py.
 from __future__ import annotations
 
 import json
+import secrets
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,3 +269,23 @@ def test_the_dashboard_ends_a_snapshot_the_broker_cut_short() -> None:
         shown = run_command("ankaios-mqtt-dashboard", "--once", "--format", "json", *where)
     assert (shown.returncode, shown.stderr) == (0, "")
     assert json.loads(shown.stdout)["broker"] == f"{broker.host}:{broker.port}"
+
+
+def test_a_bridge_that_may_not_read_its_prefix_still_publishes_the_truth(
+    sim: AgentSimulator, tmp_path: Path
+) -> None:
+    """Mosquitto grants a subscription its ACL denies and delivers nothing: the bridge says so and publishes."""
+    password = secrets.token_hex(8)
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", password], check=True)
+    (tmp_path / "password").write_text(password)
+    # Anonymous clients (the test's reader) may read; the bridge may only write.
+    (tmp_path / "acl").write_text("topic read ankaios/#\nuser bridge\ntopic write ankaios/#\n")
+    config = f"password_file {passwords}\nacl_file {tmp_path / 'acl'}"
+    credentials = ("--mqtt-username", "bridge", "--mqtt-password-file", str(tmp_path / "password"))
+    with Mosquitto(extra_config=config) as broker:
+        with BridgeProcess(sim.directory, broker.port, *FAST, *credentials) as bridge:
+            Case("write-only", broker, "5").converges(sim, timeout=15)
+        [lack] = [line for line in bridge.log().splitlines() if "delivers nothing" in line]
+    assert "allow it to read ankaios/#" in lack
+    assert password not in bridge.log()

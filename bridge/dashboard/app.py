@@ -102,7 +102,7 @@ def _fail(status: int, message: str) -> int:
 
 def _print_once(options: Options, console: Console) -> int:
     view = wait_for_snapshot(options.mqtt, options.timeout)
-    broker = _broker(options.mqtt)
+    broker = options.mqtt.address
     if options.format == "json":
         sys.stdout.write(
             format_document(snapshot_document(view, broker, selection(options))) + "\n"
@@ -131,7 +131,7 @@ def wait_for_snapshot(settings: MqttSettings, timeout: float) -> View:
             view = apply_all(view, batch)
             _end_if_final(batch)
             if any(isinstance(event, Disconnected) and event.refused for event in batch):
-                msg = f"the MQTT broker at {_broker(settings)} {view.reason}"
+                msg = f"the MQTT broker at {settings.address} {view.reason}"
                 raise BrokerUnavailableError(msg)
     return view
 
@@ -144,7 +144,7 @@ def _end_if_final(batch: list[Event]) -> None:
 
 
 def _why_not(view: View, settings: MqttSettings, timeout: float) -> str:
-    where = f"the MQTT broker at {_broker(settings)}"
+    where = f"the MQTT broker at {settings.address}"
     if view.connection == "connected":
         topics = f"{settings.prefix}/#"
         return f"{where} did not deliver the retained topics under {topics} within {timeout:g} s"
@@ -156,7 +156,7 @@ def _show_live(options: Options, console: Console) -> int:
     settings, chosen = options.mqtt, selection(options)
     inbox = Inbox()
     view = View(settings.prefix)
-    broker = _broker(settings)
+    broker = settings.address
     # SIGTERM ends the dashboard like Ctrl-C, so Live shows the cursor again.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -173,7 +173,3 @@ def _show_live(options: Options, console: Console) -> int:
                 live.update(screen, refresh=True)
     except KeyboardInterrupt:
         return 0
-
-
-def _broker(settings: MqttSettings) -> str:
-    return f"{settings.host}:{settings.port}"

@@ -197,7 +197,7 @@ class Feed:
         elif outcome is Outcome.NO_WILDCARD_RETAINED:
             prefix = self.settings.prefix
             lack = (
-                f"the broker at {self._where()} sends no retained messages to wildcard "
+                f"the broker at {self.settings.address} sends no retained messages to wildcard "
                 f"subscriptions such as {prefix}/#, which the dashboard needs to list every "
                 f"workload; subscribe to exact topics ({prefix}/<agent>/<workload>/<id>/state)"
             )
@@ -213,9 +213,6 @@ class Feed:
             topic = None
         self.snapshot.seen(topic, retain=bool(msg.retain))
         self.events.put(Received(utc_now(), topic, bytes(msg.payload), bool(msg.retain)))
-
-    def _where(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
 
     def _on_disconnect(
         self,
