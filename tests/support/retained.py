@@ -44,6 +44,10 @@ def wait_retained(
         wait_for(holds, timeout, "the retained tree")
     except AssertionError:
         msg = f"retained tree {last!r} never matched"
+        # A predicate that checks the topic contract (expect.TreeCheck) says what broke it.
+        violation = getattr(check, "violation", None)
+        if violation:
+            msg += f"; the last tree broke the contract: {violation}"
         raise AssertionError(msg) from None
     return last
 

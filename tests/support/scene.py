@@ -7,7 +7,8 @@ from bridge.simulator import AgentSimulator, instance_id
 from bridge.simulator.cluster import instances as tree_instances
 from tests.support.broker import Mosquitto
 from tests.support.expect import AgentLoads, Instances, matches
-from tests.support.mqtt import Watcher, read_retained, wait_for
+from tests.support.mqtt import Watcher, read_retained
+from tests.support.retained import wait_retained
 
 # The instance ids the system tests use, as Ankaios hashes a workload's configuration.
 NGINX = instance_id("nginx-v1")
@@ -52,22 +53,10 @@ def assert_converges(
     """Fail unless a fresh subscriber sees exactly Ankaios's instances and agents within `timeout` s."""
     instances, agents = reported(sim)
     check = matches(instances, bridge=bridge, ankaios=ankaios, agents=agents)
-    last: dict[str, bytes] = {}
-
-    def converged() -> bool:
-        nonlocal last
-        try:
-            last = read_retained(broker.host, broker.port)
-        except (OSError, AssertionError):
-            return False
-        return check(last)
-
     try:
-        wait_for(converged, timeout, "the invariant")
-    except AssertionError:
-        msg = f"retained tree {last!r} does not match Ankaios {reported(sim)!r}"
-        if check.violation:
-            msg += f"; the last tree broke the contract: {check.violation}"
+        wait_retained(lambda: read_retained(broker.host, broker.port), check, timeout)
+    except AssertionError as err:
+        msg = f"{err} (Ankaios reports {reported(sim)!r})"
         raise AssertionError(msg) from None
 
 
