@@ -21,7 +21,7 @@ from benchmarks.phases import (
 )
 from benchmarks.procfs import peak_rss_kib
 from benchmarks.subscriber import Subscriber
-from bridge.topics import InstanceKey
+from bridge.core.topics import InstanceKey
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from benchmarks.workload import BASE, FLIPPED, Change
-from bridge.model import ExecutionState
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
 from bridge.simulator import cluster
 from bridge.simulator.authorizer import Authorizer
 from bridge.simulator.protoconv import frame
 from bridge.simulator.session import Phase, Session
 from bridge.simulator.statetree import Tree
-from bridge.topics import InstanceKey
 
 
 def state_tree(keys: list[InstanceKey]) -> Tree:

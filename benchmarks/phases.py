@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from benchmarks import workload
-from bridge.mqtt_version import MQTT5
-from bridge.topics import InstanceKey
+from bridge.core.topics import InstanceKey
+from bridge.mqtt.version import MQTT5
 
 SETTLE = 0.3  # pause between phases, so the trailing `status` publishes do not overlap
 
@@ -18,7 +18,7 @@ SETTLE = 0.3  # pause between phases, so the trailing `status` publishes do not 
 class Plan:
     """One session: initial sync of `instances`, then `burst` changes, then `paced` changes.
 
-    `protocol` is the MQTT version both subjects speak (bridge.mqtt_version).
+    `protocol` is the MQTT version both subjects speak (bridge.mqtt.version).
     """
 
     instances: int

@@ -26,7 +26,7 @@ from benchmarks.baseline import run_raw
 from benchmarks.bridge_session import run_bridge
 from benchmarks.phases import Plan, SessionResult
 from benchmarks.report import Row, machine, markdown, percentile, ratios, spread
-from bridge.mqtt_version import MQTT5, MQTT311
+from bridge.mqtt.version import MQTT5, MQTT311
 
 SMALL, LARGE = 1_000, 10_000
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.phases import SETTLE, surplus
-from bridge.topics import BRIDGE_LEVEL, DEFAULT_PREFIX
+from bridge.core.topics import BRIDGE_LEVEL, DEFAULT_PREFIX
 
 MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 _STATE_SUFFIX = b"/state"

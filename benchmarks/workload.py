@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status
-from bridge.topics import DEFAULT_PREFIX, InstanceKey, instance_topic
+from bridge.core.model import ExecutionState, InstanceStatus, encode_state, encode_status
+from bridge.core.topics import DEFAULT_PREFIX, InstanceKey, instance_topic
 
 AGENTS = 10
 BASE = ExecutionState("RUNNING", "RUNNING_OK")

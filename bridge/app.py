@@ -11,17 +11,17 @@ from collections.abc import Sequence
 from types import FrameType
 
 import bridge
-from bridge.broker_link import BrokerLink
-from bridge.clock import utc_now
-from bridge.config import BridgeSettings, load_settings
-from bridge.info import BridgeFacts
-from bridge.inputs import Stop
-from bridge.mirror import Mirror
-from bridge.model import format_since
-from bridge.options import ConfigError
-from bridge.owner import Owner
-from bridge.source import AnkaiosSource, SourceSettings
-from bridge.transport import ControlInterfaceError
+from bridge.ankaios.source import AnkaiosSource, SourceSettings
+from bridge.ankaios.transport import ControlInterfaceError
+from bridge.core.clock import utc_now
+from bridge.core.info import BridgeFacts
+from bridge.core.inputs import Stop
+from bridge.core.mirror import Mirror
+from bridge.core.model import format_since
+from bridge.core.owner import Owner
+from bridge.mqtt.link import BrokerLink
+from bridge.settings.config import BridgeSettings, load_settings
+from bridge.settings.options import ConfigError
 
 LOG = logging.getLogger("bridge")
 EXIT_OK = 0

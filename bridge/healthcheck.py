@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_SUCCESS
 
-from bridge import option_tables as table
-from bridge.broker_options import add_mqtt_arguments, mqtt_settings
-from bridge.mqtt_client import SocketErrors, create_client, why
-from bridge.mqtt_version import VersionChoice, refuses_version
-from bridge.options import ConfigError, OptionParser, add_options, value
-from bridge.reconcile import ONLINE
-from bridge.topics import bridge_topic
+from bridge.core.reconcile import ONLINE
+from bridge.core.topics import bridge_topic
+from bridge.mqtt.client import SocketErrors, create_client, why
+from bridge.mqtt.version import VersionChoice, refuses_version
+from bridge.settings import tables as table
+from bridge.settings.broker import add_mqtt_arguments, mqtt_settings
+from bridge.settings.options import ConfigError, OptionParser, add_options, value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from bridge.broker_options import MqttSettings
+    from bridge.settings.broker import MqttSettings
 
 PROG = "ankaios-mqtt-healthcheck"
 

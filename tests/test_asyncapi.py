@@ -16,9 +16,9 @@ import yaml
 from jsonschema import Draft7Validator
 
 import bridge
-from bridge.agents import AgentStatus, encode_agent
-from bridge.fieldpaths import BRIDGE_MASKS
-from bridge.info import (
+from bridge.ankaios.fieldpaths import BRIDGE_MASKS
+from bridge.core.agents import AgentStatus, encode_agent
+from bridge.core.info import (
     RETAINED,
     RETAINED_ON_WILDCARD,
     SUBSCRIPTION,
@@ -27,7 +27,7 @@ from bridge.info import (
     InfoFields,
     encode_info,
 )
-from bridge.model import (
+from bridge.core.model import (
     MAX_INFO_CHARS,
     STATES,
     SUBSTATES,
@@ -38,8 +38,8 @@ from bridge.model import (
     encode_state,
     encode_status,
 )
-from bridge.mqtt_version import MQTT5, MQTT311
-from bridge.topics import InstanceKey, agent_topic, bridge_topic, instance_topic
+from bridge.core.topics import InstanceKey, agent_topic, bridge_topic, instance_topic
+from bridge.mqtt.version import MQTT5, MQTT311
 from tests.support.contract import DOCUMENT, ContractError, channel_of, document, validate_payload
 from tests.support.expect import INFO_KEYS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from ankaios_sdk._protos import _ank_base
 
-from bridge.answers import MASKS, Topic
-from bridge.protocol import encode_varint, frame
+from bridge.ankaios.answers import MASKS, Topic
+from bridge.ankaios.protocol import encode_varint, frame
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.phases import Plan, SessionResult, surplus
 from benchmarks.run import LARGE, SMALL, Pairs, Runs, problems, protocol_list, rows
-from bridge.mqtt_version import MQTT5, MQTT311
+from bridge.mqtt.version import MQTT5, MQTT311
 
 
 def _pairs(instances: int, protocol: str, sync: float, *, problem: str = "") -> Pairs:

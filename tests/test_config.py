@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import load_settings
-from bridge.options import ConfigError
+from bridge.settings.config import load_settings
+from bridge.settings.options import ConfigError
 
 
 def test_defaults() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.model import SUBSTATES
+from bridge.core.model import SUBSTATES
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import pytest
 
-from bridge.topics import InstanceKey
+from bridge.core.topics import InstanceKey
 from tests.support.broker import Mosquitto
 from tests.support.mqtt import publish
 from tests.test_dashboard_once import agent_status, publish_many, retained

@@ -14,12 +14,18 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.broker_options import MqttSettings
+from bridge.ankaios.fieldpaths import BRIDGE_MASKS
+from bridge.core.model import (
+    ExecutionState,
+    InstanceStatus,
+    encode_state,
+    encode_status,
+    format_since,
+)
+from bridge.core.topics import InstanceKey, instance_topic
 from bridge.dashboard import main
 from bridge.dashboard.app import wait_for_snapshot
-from bridge.fieldpaths import BRIDGE_MASKS
-from bridge.model import ExecutionState, InstanceStatus, encode_state, encode_status, format_since
-from bridge.topics import InstanceKey, instance_topic
+from bridge.settings.broker import MqttSettings
 from tests.support.broker import Mosquitto, free_port
 from tests.support.contract import validate_payload
 from tests.support.mqtt import Watcher, publish, wait_for

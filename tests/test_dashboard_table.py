@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
+from bridge.core.model import SUBSTATES
 from bridge.dashboard.document import format_document, snapshot_document
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
 from bridge.dashboard.screen import build_screen
@@ -18,7 +19,6 @@ from bridge.dashboard.selection import Selection, format_memory
 from bridge.dashboard.table import format_age, substate_name
 from bridge.dashboard.tree import View
 from bridge.dashboard.view import apply_all
-from bridge.model import SUBSTATES
 
 _PLAIN = re.compile(r"\x1b\[[0-9;]*m")
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bridge.core.topics import InstanceKey
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
 from bridge.dashboard.payloads import AgentStatus, Status
 from bridge.dashboard.tree import Instance, View, stale_reason
 from bridge.dashboard.view import apply, apply_all
-from bridge.topics import InstanceKey
 
 T0 = datetime(2026, 11, 28, 2, 11, 18, 123000, tzinfo=UTC)
 ID = "a" * 64

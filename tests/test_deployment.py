@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from bridge.config import load_settings
-from bridge.fieldpaths import BRIDGE_MASKS
+from bridge.ankaios.fieldpaths import BRIDGE_MASKS
+from bridge.settings.config import load_settings
 from tests.support.mqtt import publish, read_retained
 from tests.support.tls import TlsMosquitto, make_pki, publish_as
 
@@ -346,7 +346,7 @@ def _state_rule(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_bridge_may_read_exactly_the_masks_it_subscribes_to() -> None:
-    """One Read StateRule with bridge.fieldpaths.BRIDGE_MASKS, no more, no deny rules."""
+    """One Read StateRule with bridge.ankaios.fieldpaths.BRIDGE_MASKS, no more, no deny rules."""
     access = load_manifest()["workloads"][BRIDGE_WORKLOAD]["controlInterfaceAccess"]
     assert access["allowRules"] == [
         {"type": "StateRule", "operation": "Read", "filterMasks": list(BRIDGE_MASKS)}

@@ -12,8 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bridge.core.topics import parse_instance_topic
 from bridge.simulator import AgentSimulator, instance_id
-from bridge.topics import parse_instance_topic
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.expect import expected_tree, normalized

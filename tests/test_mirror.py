@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.info import BridgeFacts
-from bridge.inputs import (
+from bridge.core.info import BridgeFacts
+from bridge.core.inputs import (
     AnkaiosLink,
     BrokerConnected,
     BrokerDisconnected,
@@ -18,9 +18,9 @@ from bridge.inputs import (
     SendFailed,
     Snapshot,
 )
-from bridge.mirror import Mirror
-from bridge.model import ExecutionState, InstanceStatus, encode_status, format_since
-from bridge.topics import InstanceKey
+from bridge.core.mirror import Mirror
+from bridge.core.model import ExecutionState, InstanceStatus, encode_status, format_since
+from bridge.core.topics import InstanceKey
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)

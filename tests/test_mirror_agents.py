@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bridge.agents import AgentReport
-from bridge.inputs import Agents, Changes, Infos, Snapshot, Tick
-from bridge.mirror import Mirror
-from bridge.model import clip_info
+from bridge.core.agents import AgentReport
+from bridge.core.inputs import Agents, Changes, Infos, Snapshot, Tick
+from bridge.core.mirror import Mirror
+from bridge.core.model import clip_info
 from tests.test_mirror import (
     FAILED,
     NGINX,

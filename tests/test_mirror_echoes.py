@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bridge.echoes import Echoes
-from bridge.inputs import AnkaiosLink, BrokerConnected, BrokerMessage, BrokerSynced, Changes
-from bridge.inputs import Snapshot as SnapshotInput
-from bridge.mirror import Mirror
-from bridge.reconcile import Publish
+from bridge.core.echoes import Echoes
+from bridge.core.inputs import AnkaiosLink, BrokerConnected, BrokerMessage, BrokerSynced, Changes
+from bridge.core.inputs import Snapshot as SnapshotInput
+from bridge.core.mirror import Mirror
+from bridge.core.reconcile import Publish
 from tests.test_mirror import FAILED, LINK, NGINX, RUNNING, STATUS, T0, T1, feed, leaves, new_mirror
 
 

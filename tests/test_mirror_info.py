@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bridge.inputs import (
+from bridge.core.inputs import (
     AnkaiosLink,
     BrokerConnected,
     BrokerMessage,
@@ -16,7 +16,7 @@ from bridge.inputs import (
     Snapshot,
     Tick,
 )
-from bridge.mirror import Mirror
+from bridge.core.mirror import Mirror
 from tests.test_mirror import (
     FAILED,
     INFO,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.mqtt_version import VersionChoice, refuses_version
+from bridge.mqtt.version import VersionChoice, refuses_version
 
 
 def test_auto_offers_5_then_3_1_1_and_keeps_what_was_accepted() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from bridge import option_tables as table
-from bridge.config import build_parser, load_settings
+from bridge.core.model import STATES
 from bridge.dashboard.app import parse_options
-from bridge.model import STATES
-from bridge.options import ConfigError, Option, OptionParser, add_options, value
+from bridge.settings import tables as table
+from bridge.settings.config import build_parser, load_settings
+from bridge.settings.options import ConfigError, Option, OptionParser, add_options, value
 
 # Per option: (flag text, variable text, value of the flag, value of the variable).
 SAMPLES: dict[str, tuple[str, str, Any, Any]] = {

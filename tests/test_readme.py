@@ -6,9 +6,9 @@ import argparse
 import re
 from pathlib import Path
 
-from bridge import option_tables as table
-from bridge.config import build_parser
-from bridge.options import Declared
+from bridge.settings import tables as table
+from bridge.settings.config import build_parser
+from bridge.settings.options import Declared
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _CODE = re.compile(r"`([^`]+)`")

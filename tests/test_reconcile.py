@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bridge.model import ExecutionState, InstanceStatus, decode_status, encode_status, format_since
-from bridge.reconcile import Publish, plan_full, plan_instance, retained_since
-from bridge.topics import InstanceKey
+from bridge.core.model import (
+    ExecutionState,
+    InstanceStatus,
+    decode_status,
+    encode_status,
+    format_since,
+)
+from bridge.core.reconcile import Publish, plan_full, plan_instance, retained_since
+from bridge.core.topics import InstanceKey
 
 NGINX = InstanceKey("hpc1", "nginx", "ab12")
 RADIO = InstanceKey("hpc2", "radio", "cd34")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bridge.reconnect import FIRST_RETRY, Failure, Reconnect, next_wait
+from bridge.mqtt.reconnect import FIRST_RETRY, Failure, Reconnect, next_wait
 
 
 @pytest.mark.parametrize(

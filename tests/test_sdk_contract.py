@@ -7,7 +7,7 @@ from importlib.metadata import version
 from ankaios_sdk._protos import _ank_base, _control_api
 from ankaios_sdk.utils import ANKAIOS_VERSION
 
-from bridge.protocol import PROTOCOL_VERSION, hello_frame
+from bridge.ankaios.protocol import PROTOCOL_VERSION, hello_frame
 
 
 def test_sdk_version_is_the_pinned_one() -> None:

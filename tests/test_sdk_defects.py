@@ -2,7 +2,7 @@
 
 These tests assert the SDK's defects, reproduced through the simulator: they show
 that the bridge's own transport is needed, and they fail (telling us to revisit
-bridge/transport.py) if an SDK release fixes them.
+bridge/ankaios/transport.py) if an SDK release fixes them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ankaios_sdk import Ankaios, ControlInterface
 
-from bridge.fieldpaths import BRIDGE_MASKS
+from bridge.ankaios.fieldpaths import BRIDGE_MASKS
 from bridge.simulator import AgentSimulator, instance_id
 from tests.test_source import populate
 

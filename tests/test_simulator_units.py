@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from ankaios_sdk._protos import _ank_base, _control_api
 
-from bridge.model import SUBSTATES
+from bridge.core.model import SUBSTATES
 from bridge.simulator import cluster, instance_id, protoconv
 from bridge.simulator.authorizer import Authorizer, allow_matches, deny_matches
 from bridge.simulator.scenario import ScenarioError, load_scenario, parse_scenario

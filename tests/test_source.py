@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.inputs import Changes
-from bridge.model import ExecutionState
+from bridge.core.inputs import Changes
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
 from bridge.simulator import AgentSimulator, instance_id
-from bridge.topics import InstanceKey
 from tests.support.mqtt import wait_for
 from tests.support.scene import NGINX
 from tests.support.source import Collector

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 
-from bridge.agents import AgentReport
-from bridge.answers import MASKS, Topic
-from bridge.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
-from bridge.inputs import Agents, Changes, Granted, Infos, Snapshot
-from bridge.model import ExecutionState
-from bridge.protocol import ErrorAnswer, StateAnswer
-from bridge.subscription import Subscription
-from bridge.topics import InstanceKey
+from bridge.ankaios.answers import MASKS, Topic
+from bridge.ankaios.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
+from bridge.ankaios.protocol import ErrorAnswer, StateAnswer
+from bridge.ankaios.subscription import Subscription
+from bridge.core.agents import AgentReport
+from bridge.core.inputs import Agents, Changes, Granted, Infos, Snapshot
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
 from tests.test_subscription import sent
 
 NGINX = InstanceKey("hpc1", "nginx", "1" * 64)

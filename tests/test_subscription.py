@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from ankaios_sdk._protos import _control_api
 
-from bridge.answers import MASKS, Topic
-from bridge.fieldpaths import PROBE_MASKS, STATE_MASK
-from bridge.framing import FrameSplitter
-from bridge.handshake import Handshake, Overdue
-from bridge.inputs import Changes, Granted, Snapshot
-from bridge.model import ExecutionState
-from bridge.protocol import ErrorAnswer, OtherAnswer, StateAnswer
-from bridge.requests import Answer, Requests
-from bridge.subscription import Subscription, SubscriptionError
-from bridge.topics import InstanceKey
+from bridge.ankaios.answers import MASKS, Topic
+from bridge.ankaios.fieldpaths import PROBE_MASKS, STATE_MASK
+from bridge.ankaios.framing import FrameSplitter
+from bridge.ankaios.handshake import Handshake, Overdue
+from bridge.ankaios.protocol import ErrorAnswer, OtherAnswer, StateAnswer
+from bridge.ankaios.requests import Answer, Requests
+from bridge.ankaios.subscription import Subscription, SubscriptionError
+from bridge.core.inputs import Changes, Granted, Snapshot
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
 
 NGINX = InstanceKey("hpc1", "nginx", "1" * 64)
 RUNNING = ExecutionState("RUNNING", "RUNNING_OK")

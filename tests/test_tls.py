@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.broker_link import BrokerLink
-from bridge.broker_options import MqttSettings
-from bridge.config import load_settings
-from bridge.mqtt_client import create_client, describe_settings
-from bridge.options import ConfigError
+from bridge.mqtt.client import create_client, describe_settings
+from bridge.mqtt.link import BrokerLink
+from bridge.settings.broker import MqttSettings
+from bridge.settings.config import load_settings
+from bridge.settings.options import ConfigError
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import free_port

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.fieldpaths import parse_agent_path, parse_field_path
-from bridge.topics import (
+from bridge.ankaios.fieldpaths import parse_agent_path, parse_field_path
+from bridge.core.topics import (
     InstanceKey,
     agent_topic,
     bridge_topic,

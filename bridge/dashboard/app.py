@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.live import Live
 
-from bridge import option_tables as table
-from bridge.broker_options import MqttSettings, add_mqtt_arguments, mqtt_settings
 from bridge.dashboard.document import format_document, snapshot_document
 from bridge.dashboard.events import Disconnected, Event
 from bridge.dashboard.feed import Feed, Inbox
@@ -22,7 +20,9 @@ from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
 from bridge.dashboard.tree import View
 from bridge.dashboard.view import apply_all
-from bridge.options import ConfigError, OptionParser, add_options, value, values
+from bridge.settings import tables as table
+from bridge.settings.broker import MqttSettings, add_mqtt_arguments, mqtt_settings
+from bridge.settings.options import ConfigError, OptionParser, add_options, value, values
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from bridge.core.model import format_since
 from bridge.dashboard.selection import EVERYTHING, Selection, agent_rows, select
 from bridge.dashboard.tree import stale_reason
-from bridge.model import format_since
 
 if TYPE_CHECKING:
+    from bridge.core.topics import InstanceKey
     from bridge.dashboard.selection import AgentRow
     from bridge.dashboard.tree import Instance, View
-    from bridge.topics import InstanceKey
 
 
 def snapshot_document(

@@ -6,13 +6,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Self
 
-from bridge.clock import utc_now
+from bridge.core.clock import utc_now
+from bridge.core.topics import prefix_filter
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
 from bridge.dashboard.snapshot import Outcome, SnapshotMarker
-from bridge.mqtt_client import SocketErrors, create_client, release, warn_if_insecure, why
-from bridge.mqtt_version import VersionChoice, refuses_version
-from bridge.reconnect import Failure, Reconnect
-from bridge.topics import prefix_filter
+from bridge.mqtt.client import SocketErrors, create_client, release, warn_if_insecure, why
+from bridge.mqtt.reconnect import Failure, Reconnect
+from bridge.mqtt.version import VersionChoice, refuses_version
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from bridge.broker_options import MqttSettings
     from bridge.dashboard.events import Event
+    from bridge.settings.broker import MqttSettings
 
 _JOIN_TIMEOUT = 2.0
 
@@ -62,7 +62,7 @@ class Feed:
     """Subscribes read-only to `<prefix>/#` and puts view events on `events`.
 
     It never publishes; bridge.dashboard.snapshot tells when the retained
-    snapshot is over. It reconnects through bridge.reconnect and puts every failure on `events`
+    snapshot is over. It reconnects through bridge.mqtt.reconnect and puts every failure on `events`
     as a Disconnected event.
     """
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from bridge.model import STATES, SUBSTATES, UNKNOWN
+from bridge.core.model import STATES, SUBSTATES, UNKNOWN
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from bridge.fieldpaths import AGENTS_MASK
-from bridge.model import UNKNOWN
+from bridge.ankaios.fieldpaths import AGENTS_MASK
+from bridge.core.model import UNKNOWN
 
 if TYPE_CHECKING:
     from bridge.dashboard.payloads import AgentStatus
@@ -19,7 +19,7 @@ class Selection:
     """Which instances and agents to show; an empty tuple selects everything."""
 
     agents: tuple[str, ...] = ()
-    # Execution state names as in bridge.model.STATES, upper case.
+    # Execution state names as in bridge.core.model.STATES, upper case.
     states: tuple[str, ...] = ()
 
     def picks_agent(self, name: str) -> bool:

@@ -12,7 +12,7 @@ from enum import Enum
 
 import paho.mqtt.client as mqtt
 
-from bridge.topics import bridge_topic, prefix_filter
+from bridge.core.topics import bridge_topic, prefix_filter
 
 # How long a snapshot may take before the end is asked for again.
 ASK_AGAIN = 3.0

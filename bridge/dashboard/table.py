@@ -10,7 +10,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 
-from bridge.model import SUBSTATES, UNKNOWN
+from bridge.core.model import SUBSTATES, UNKNOWN
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -8,8 +8,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
+from bridge.core.topics import InstanceKey
 from bridge.dashboard.payloads import AgentStatus, Status
-from bridge.topics import InstanceKey
 
 BRIDGE_OFFLINE = "bridge offline"
 ANKAIOS_DISCONNECTED = "bridge disconnected from Ankaios"

@@ -7,7 +7,17 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from bridge import reconcile
+from bridge.core import reconcile
+from bridge.core.model import MAX_PAYLOAD_BYTES
+from bridge.core.topics import (
+    AGENT_LEVEL,
+    BRIDGE_LEVEL,
+    STATE_LEAF,
+    InstanceKey,
+    agent_topic,
+    bridge_topic,
+    parse_instance_topic,
+)
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
 from bridge.dashboard.payloads import (
     decode_agent,
@@ -23,16 +33,6 @@ from bridge.dashboard.tree import (
     Tree,
     View,
     stale_reason,
-)
-from bridge.model import MAX_PAYLOAD_BYTES
-from bridge.topics import (
-    AGENT_LEVEL,
-    BRIDGE_LEVEL,
-    STATE_LEAF,
-    InstanceKey,
-    agent_topic,
-    bridge_topic,
-    parse_instance_topic,
 )
 
 if TYPE_CHECKING:

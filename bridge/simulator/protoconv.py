@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from ankaios_sdk._protos import _ank_base, _control_api
 from google.protobuf.message import DecodeError
 
-from bridge import framing
-from bridge.framing import FrameError, FrameSplitter, encode_varint
+from bridge.ankaios import framing
+from bridge.ankaios.framing import FrameError, FrameSplitter, encode_varint
 from bridge.simulator.cluster import AGENTS, STATE_KINDS, WORKLOAD_STATES
 from bridge.simulator.statetree import AlteredPaths, Node, Tree
 

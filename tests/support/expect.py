@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from bridge.answers import MASKS
+from bridge.ankaios.answers import MASKS
 from tests.support.contract import ContractError, validate_payload
 
 # The bridge's subscriptions when Ankaios grants everything: one per topic.

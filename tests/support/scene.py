@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.model import clip_info
+from bridge.core.model import clip_info
 from bridge.simulator import AgentSimulator, instance_id
 from bridge.simulator.cluster import instances as tree_instances
 from tests.support.broker import Mosquitto

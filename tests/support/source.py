@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from bridge.inputs import Changes, Snapshot, SourceFailed
-from bridge.source import AnkaiosSource, SourceSettings
+from bridge.ankaios.source import AnkaiosSource, SourceSettings
+from bridge.core.inputs import Changes, Snapshot, SourceFailed
 from tests.support.mqtt import wait_for
 
 

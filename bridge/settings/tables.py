@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.model import STATES, UNKNOWN
-from bridge.mqtt_version import AUTO, CHOICES
-from bridge.options import (
+from bridge.core.model import STATES, UNKNOWN
+from bridge.core.topics import DEFAULT_PREFIX, validate_prefix
+from bridge.mqtt.version import AUTO, CHOICES
+from bridge.settings.options import (
     Declared,
     Option,
     RejectedError,
@@ -18,7 +19,6 @@ from bridge.options import (
     path,
     text,
 )
-from bridge.topics import DEFAULT_PREFIX, validate_prefix
 
 BRIDGE_PROG = "ankaios-mqtt-bridge"
 DASHBOARD_PROG = "ankaios-mqtt-dashboard"

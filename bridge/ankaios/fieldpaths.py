@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bridge.topics import InstanceKey
+from bridge.core.topics import InstanceKey
 
 STATE_MASK = "workloadStates.*.*.*.state"
 # Sub-state-only changes (Pending(Starting) -> Pending(StartingFailed)) raise no event

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from bridge.topics import InstanceKey
+from bridge.core.topics import InstanceKey
 
 UNKNOWN = "UNKNOWN"
 # Additional info longer than this many characters is cut and ends in an ellipsis:

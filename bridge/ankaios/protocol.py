@@ -15,10 +15,10 @@ from ankaios_sdk.utils import ANKAIOS_VERSION
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from bridge.agents import AgentReport
-from bridge.framing import FrameError, FrameSplitter, encode_varint, frame
-from bridge.model import UNKNOWN, ExecutionState, clip_info
-from bridge.topics import InstanceKey
+from bridge.ankaios.framing import FrameError, FrameSplitter, encode_varint, frame
+from bridge.core.agents import AgentReport
+from bridge.core.model import UNKNOWN, ExecutionState, clip_info
+from bridge.core.topics import InstanceKey
 
 __all__ = [
     "PROTOCOL_VERSION",

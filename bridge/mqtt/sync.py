@@ -17,9 +17,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from bridge.info import RETAINED, RETAINED_ON_WILDCARD, SUBSCRIPTION
-from bridge.inputs import BrokerSynced
-from bridge.topics import bridge_topic, prefix_filter
+from bridge.core.info import RETAINED, RETAINED_ON_WILDCARD, SUBSCRIPTION
+from bridge.core.inputs import BrokerSynced
+from bridge.core.topics import bridge_topic, prefix_filter
 
 LOG = logging.getLogger(__name__)
 _PROBE = "probe"

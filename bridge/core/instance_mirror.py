@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from bridge.inputs import Changes, Infos, Snapshot
-from bridge.model import ExecutionState, InstanceStatus, format_since
-from bridge.reconcile import Publish, plan_full, plan_instance, retained_since
-from bridge.topics import InstanceKey
+from bridge.core.inputs import Changes, Infos, Snapshot
+from bridge.core.model import ExecutionState, InstanceStatus, format_since
+from bridge.core.reconcile import Publish, plan_full, plan_instance, retained_since
+from bridge.core.topics import InstanceKey
 
 
 class InstanceMirror:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bridge.answers import Topic
-from bridge.protocol import new_request_id, state_request_frame
-from bridge.requests import Requests
+from bridge.ankaios.answers import Topic
+from bridge.ankaios.protocol import new_request_id, state_request_frame
+from bridge.ankaios.requests import Requests
 
 LOG = logging.getLogger(__name__)
 # A subscription unanswered 0.25 s after a handshake is sent again, then after

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge import option_tables as table
-from bridge.broker_options import MqttSettings, add_mqtt_arguments, mqtt_settings
-from bridge.options import OptionParser, add_options, value
+from bridge.settings import tables as table
+from bridge.settings.broker import MqttSettings, add_mqtt_arguments, mqtt_settings
+from bridge.settings.options import OptionParser, add_options, value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Everything the owner thread is told, as one union of frozen dataclasses.
 
 The control-interface reader and the paho callbacks only construct these and
-enqueue them; `bridge.mirror` decides on them and `bridge.owner` runs it.
+enqueue them; `bridge.core.mirror` decides on them and `bridge.core.owner` runs it.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bridge.agents import AgentReport
-from bridge.model import ExecutionState
-from bridge.mqtt_version import MQTT5
-from bridge.topics import InstanceKey
+from bridge.core.agents import AgentReport
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
+from bridge.mqtt.version import MQTT5
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class BrokerSynced:
     """The broker has delivered every retained message of connection `generation`.
 
     `lacks` names what the contract needs and this broker does not do (see
-    bridge.broker_sync): the retained view is then incomplete.
+    bridge.mqtt.sync): the retained view is then incomplete.
     """
 
     generation: int

@@ -62,7 +62,7 @@ class InfoFields(NamedTuple):
     ankaios: str = "disconnected"
     instances: int = 0
     agents: int = 0
-    # The MQTT version spoken to the broker, and what the broker lacks (bridge.broker_sync).
+    # The MQTT version spoken to the broker, and what the broker lacks (bridge.mqtt.sync).
     protocol: str = "5"
     lacks: tuple[str, ...] = ()
 

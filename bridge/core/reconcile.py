@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bridge.model import (
+from bridge.core.model import (
     ExecutionState,
     InstanceStatus,
     decode_status,
@@ -13,7 +13,7 @@ from bridge.model import (
     encode_status,
     is_since,
 )
-from bridge.topics import InstanceKey, instance_topic, parse_instance_topic
+from bridge.core.topics import InstanceKey, instance_topic, parse_instance_topic
 
 ONLINE = b"online"
 OFFLINE = b"offline"

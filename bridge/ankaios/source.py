@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge import advice
-from bridge.handshake import Handshake, Overdue
-from bridge.inputs import AnkaiosLink, Input, SourceFailed
-from bridge.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
-from bridge.subscription import Subscription, SubscriptionError
-from bridge.transport import (
+from bridge.ankaios import advice
+from bridge.ankaios.handshake import Handshake, Overdue
+from bridge.ankaios.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
+from bridge.ankaios.subscription import Subscription, SubscriptionError
+from bridge.ankaios.transport import (
     WRITE_TIMEOUT,
     AgentAwayError,
     AgentGoneError,
@@ -33,6 +32,7 @@ from bridge.transport import (
     FifosRemovedError,
     check_fifos,
 )
+from bridge.core.inputs import AnkaiosLink, Input, SourceFailed
 
 LOG = logging.getLogger(__name__)
 # The swap of the FIFOs must be seen within 100 ms: the reader wakes this often.

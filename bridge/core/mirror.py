@@ -13,10 +13,10 @@ import logging
 from datetime import datetime
 from typing import assert_never
 
-from bridge.agent_mirror import AgentMirror
-from bridge.echoes import Echoes
-from bridge.info import SUBSCRIPTION, BridgeFacts, Counters, InfoClock, InfoFields, encode_info
-from bridge.inputs import (
+from bridge.core.agent_mirror import AgentMirror
+from bridge.core.echoes import Echoes
+from bridge.core.info import SUBSCRIPTION, BridgeFacts, Counters, InfoClock, InfoFields, encode_info
+from bridge.core.inputs import (
     Agents,
     AnkaiosLink,
     BrokerConnected,
@@ -31,10 +31,10 @@ from bridge.inputs import (
     Snapshot,
     Tick,
 )
-from bridge.instance_mirror import InstanceMirror
-from bridge.mqtt_version import MQTT5, MQTT311
-from bridge.reconcile import ANKAIOS_CONNECTED, ANKAIOS_DISCONNECTED, ONLINE, Publish
-from bridge.topics import bridge_topic, parse_agent_topic, parse_instance_topic
+from bridge.core.instance_mirror import InstanceMirror
+from bridge.core.reconcile import ANKAIOS_CONNECTED, ANKAIOS_DISCONNECTED, ONLINE, Publish
+from bridge.core.topics import bridge_topic, parse_agent_topic, parse_instance_topic
+from bridge.mqtt.version import MQTT5, MQTT311
 
 LOG = logging.getLogger(__name__)
 _MAX_LOGGED = 1000

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.protocol import FrameError, FrameSplitter, Message, decode
+from bridge.ankaios.protocol import FrameError, FrameSplitter, Message, decode
 
 _READ_SIZE = 1 << 16
 # Reads per wake-up before other work gets a turn (1 MiB).

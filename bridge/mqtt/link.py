@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from bridge.broker_options import MqttSettings
-from bridge.broker_sync import SyncMarker, refusal_hint
-from bridge.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
-from bridge.mqtt_client import (
+from bridge.core.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
+from bridge.core.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
+from bridge.core.topics import bridge_topic
+from bridge.mqtt.client import (
     SocketErrors,
     Will,
     create_client,
@@ -26,11 +26,11 @@ from bridge.mqtt_client import (
     release,
     warn_if_insecure,
 )
-from bridge.mqtt_version import MQTT5, VersionChoice, refuses_version
-from bridge.publish_window import WAIT, PublishWindow
-from bridge.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
-from bridge.reconnect import Failure, Reconnect
-from bridge.topics import bridge_topic
+from bridge.mqtt.reconnect import Failure, Reconnect
+from bridge.mqtt.sync import SyncMarker, refusal_hint
+from bridge.mqtt.version import MQTT5, VersionChoice, refuses_version
+from bridge.mqtt.window import WAIT, PublishWindow
+from bridge.settings.broker import MqttSettings
 
 LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
@@ -41,7 +41,7 @@ _MARKER_AGAIN = 3.0
 class BrokerLink:
     """Keeps one MQTT connection alive and reports what happens to `sink`.
 
-    Reconnects through bridge.reconnect: one log line per outage with the cause,
+    Reconnects through bridge.mqtt.reconnect: one log line per outage with the cause,
     backoff capped at `reconnect_max_delay`, a fresh paho client per connection.
     """
 
@@ -94,7 +94,7 @@ class BrokerLink:
     def publish(self, topic: str, payload: bytes) -> bool:
         """Publish retained at the configured QoS; False when not connected (nothing queued).
 
-        Waits while the window is full: see bridge.publish_window.
+        Waits while the window is full: see bridge.mqtt.window.
         """
         client, window = self._client, self._window
         while True:

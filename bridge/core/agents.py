@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from bridge.model import MAX_PAYLOAD_BYTES, is_since
-from bridge.topics import agent_topic
+from bridge.core.model import MAX_PAYLOAD_BYTES, is_since
+from bridge.core.topics import agent_topic
 
 _STATUS = "status"
 _TAGS = "tags"

@@ -3,7 +3,7 @@
 No I/O and no clock: the source hands in messages and the time, and sends the
 frames returned. Requests are recorded as sent when their frame is made; one
 that never leaves (the FIFOs were just replaced) is forgotten with the rest.
-There are three subscriptions (`bridge.answers.Topic`), each kept alive on its
+There are three subscriptions (`bridge.ankaios.answers.Topic`), each kept alive on its
 own; a denied optional one is dropped with one warning naming the mask to allow.
 """
 
@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bridge import advice
-from bridge.answers import FALLBACK, MASKS, Report, Topic, event_of, snapshot_of
-from bridge.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
-from bridge.inputs import Granted
-from bridge.protocol import (
+from bridge.ankaios import advice
+from bridge.ankaios.answers import FALLBACK, MASKS, Report, Topic, event_of, snapshot_of
+from bridge.ankaios.fieldpaths import BRIDGE_MASKS, PROBE_MASKS, STATE_MASK
+from bridge.ankaios.protocol import (
     ErrorAnswer,
     Garbage,
     Message,
@@ -26,8 +25,9 @@ from bridge.protocol import (
     new_request_id,
     state_request_frame,
 )
-from bridge.requests import Answer
-from bridge.stream import Stream
+from bridge.ankaios.requests import Answer
+from bridge.ankaios.stream import Stream
+from bridge.core.inputs import Granted
 
 LOG = logging.getLogger(__name__)
 _ACCESS_DENIED = "Access denied"

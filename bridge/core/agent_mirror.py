@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from bridge.agents import (
+from bridge.core.agents import (
     AgentStatus,
     encode_agent,
     from_report,
@@ -20,10 +20,10 @@ from bridge.agents import (
     retained_agent_since,
     unset,
 )
-from bridge.inputs import Agents
-from bridge.model import format_since
-from bridge.reconcile import Publish
-from bridge.topics import agent_topic, parse_agent_topic
+from bridge.core.inputs import Agents
+from bridge.core.model import format_since
+from bridge.core.reconcile import Publish
+from bridge.core.topics import agent_topic, parse_agent_topic
 
 
 class AgentMirror:

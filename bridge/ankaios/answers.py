@@ -12,8 +12,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.agents import AgentReport
-from bridge.fieldpaths import (
+from bridge.ankaios.fieldpaths import (
     AGENTS_MASK,
     INFO_MASK,
     STATE_MASK,
@@ -21,10 +20,11 @@ from bridge.fieldpaths import (
     parse_agent_path,
     parse_field_path,
 )
-from bridge.inputs import Agents, Changes, Infos, Snapshot
-from bridge.model import ExecutionState
-from bridge.protocol import StateAnswer
-from bridge.topics import InstanceKey
+from bridge.ankaios.protocol import StateAnswer
+from bridge.core.agents import AgentReport
+from bridge.core.inputs import Agents, Changes, Infos, Snapshot
+from bridge.core.model import ExecutionState
+from bridge.core.topics import InstanceKey
 
 Report = Snapshot | Changes | Infos | Agents
 

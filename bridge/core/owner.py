@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from bridge.inputs import Input, SendFailed, SourceFailed, Stop, Tick
-from bridge.mirror import Mirror
+from bridge.core.inputs import Input, SendFailed, SourceFailed, Stop, Tick
+from bridge.core.mirror import Mirror
 
 LOG = logging.getLogger(__name__)
 # Inputs taken per wake-up before publishing what they decided.

@@ -11,10 +11,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from bridge import option_tables as table
-from bridge.broker_options import MqttSettings, TlsSettings
-from bridge.mqtt_version import MQTT5
-from bridge.options import ConfigError
+from bridge.mqtt.version import MQTT5
+from bridge.settings import tables as table
+from bridge.settings.broker import MqttSettings, TlsSettings
+from bridge.settings.options import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -161,7 +161,7 @@ def create_client(
     """Return a paho client of MQTT `version` with TLS, credentials and will; nothing connects yet.
 
     paho's own reconnecting is off (`loop_forever` returns when the connection
-    drops): bridge.reconnect runs the loop instead, since paho cannot say why an
+    drops): bridge.mqtt.reconnect runs the loop instead, since paho cannot say why an
     attempt failed. Raises ConfigError when a certificate, key or password file cannot be used.
     """
     client = mqtt.Client(

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bridge import option_tables as table
-from bridge.options import ConfigError, add_options, value
+from bridge.settings import tables as table
+from bridge.settings.options import ConfigError, add_options, value
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class MqttSettings:
     password: str | None = field(default=None, repr=False)
     reconnect_max_delay: float = table.RECONNECT_MAX_DELAY.default
     keepalive: int = table.KEEPALIVE.default
-    # "auto", "5" or "3.1.1": see bridge.mqtt_version.
+    # "auto", "5" or "3.1.1": see bridge.mqtt.version.
     protocol: str = table.PROTOCOL.default
 
     @property

@@ -1,0 +1,1 @@
+"""The Ankaios side: the control-interface FIFOs, framing, protocol, handshake, reader, feeds."""

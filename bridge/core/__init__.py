@@ -1,0 +1,1 @@
+"""The pure core: the mirror and its halves, the state model, the topic contract, the owner loop."""

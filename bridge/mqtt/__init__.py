@@ -1,0 +1,1 @@
+"""The MQTT side: the paho client, the broker link, the publish window, reconnecting."""

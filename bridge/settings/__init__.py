@@ -1,0 +1,1 @@
+"""Configuration: every option declared once, and the settings built from argv and environment."""
