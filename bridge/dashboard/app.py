@@ -20,14 +20,14 @@ from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
 from bridge.dashboard.tree import View
 from bridge.dashboard.view import apply_all
-from bridge.settings import tables as table
+from bridge.settings import commands
 from bridge.settings.broker import MqttSettings, add_mqtt_arguments, mqtt_settings
-from bridge.settings.options import ConfigError, OptionParser, add_options, value, values
+from bridge.settings.options import ConfigError, OptionParser, add_options, build
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-PROG = table.DASHBOARD_PROG
+PROG = commands.DASHBOARD_PROG
 # Wide enough that no instance line is ever cut when the output goes to a file or pipe.
 PIPE_WIDTH = 4096
 TICK = 1.0  # the SINCE column counts seconds
@@ -48,10 +48,10 @@ class Options:
     once: bool
     timeout: float
     # "text" or "json".
-    format: str = table.FORMAT.default
+    format: str
     # Empty: every agent, every execution state (names upper-case).
-    agents: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()
+    agents: tuple[str, ...]
+    states: tuple[str, ...]
 
 
 def selection(options: Options) -> Selection:
@@ -64,17 +64,11 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     # The bridge's parser: abbreviated flags are refused here too.
     parser = OptionParser(PROG, "Show the Ankaios workload states held by the broker.")
     add_mqtt_arguments(parser, client_id=f"{PROG}-<random hex>")
-    add_options(parser, table.DASHBOARD_OWN_OPTIONS)
+    add_options(parser, commands.DASHBOARD_OWN_OPTIONS)
     args = parser.parse_args(list(argv))
     client_id = f"{PROG}-{secrets.token_hex(4)}"
-    return Options(
-        mqtt=mqtt_settings(args, environ, default_client_id=client_id, qos=0),
-        once=value(table.ONCE, args, environ),
-        timeout=value(table.TIMEOUT, args, environ),
-        format=value(table.FORMAT, args, environ),
-        agents=values(table.AGENTS, args),
-        states=values(table.STATES_SHOWN, args),
-    )
+    mqtt = mqtt_settings(args, environ, default_client_id=client_id, qos=0)
+    return build(Options, commands.DASHBOARD_OWN_OPTIONS, args, environ, mqtt=mqtt)
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
