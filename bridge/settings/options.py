@@ -36,8 +36,7 @@ class Option(Generic[T]):
 
     # None: environment only (a password flag would show in ps).
     flag: str | None
-    # None: flag only.
-    env: str | None
+    env: str | None  # None: flag only
     default: T
     parse: Callable[[str], T]
     help: str
