@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 import bridge
-from bridge.ankaios.source import AnkaiosSource
+from bridge.ankaios.reader import AnkaiosReader
 from bridge.ankaios.transport import ControlInterfaceError
 from bridge.core.clock import utc_now
 from bridge.core.info import BridgeFacts
@@ -53,7 +53,7 @@ def run(settings: BridgeSettings) -> int:
     mirror = Mirror(facts, settings.mirror.agent_status_interval, settings.mirror.info_interval)
     owner = Owner(mirror, utc_now)
     link = BrokerLink(settings.mqtt, owner.put)
-    source = AnkaiosSource(settings.ankaios, owner.put)
+    source = AnkaiosReader(settings.ankaios, owner.put)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         # SimpleQueue.put is safe in a signal handler (it takes no lock the

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from ankaios_sdk._protos import _ank_base
 
-from bridge.ankaios.answers import MASKS, Topic
-from bridge.ankaios.protocol import encode_varint, frame
+from bridge.ankaios.feeds import StatesFeed
+from bridge.ankaios.framing import encode_varint, frame
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
@@ -31,7 +31,7 @@ def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
 def subscription_id(sim: AgentSimulator) -> str:
     """Return the request id of the bridge's live workload-state subscription."""
     sim.wait_for(lambda s: sorted(s.subscriptions.values()) == SUBSCRIBED, 5)
-    return next(key for key, masks in sim.subscriptions.items() if masks == MASKS[Topic.STATES])
+    return next(key for key, masks in sim.subscriptions.items() if masks == StatesFeed.masks)
 
 
 def event(

@@ -1,4 +1,4 @@
-"""The three subscriptions (workload states, additional info, agents) and what their answers mean."""
+"""The three feeds (workload states, additional info, agents) and what their answers mean."""
 
 from __future__ import annotations
 
@@ -6,42 +6,42 @@ import logging
 
 import pytest
 
-from bridge.ankaios.answers import MASKS, Topic
+from bridge.ankaios.feeds import FEEDS, Feeds, StatesFeed
 from bridge.ankaios.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
 from bridge.ankaios.protocol import ErrorAnswer, StateAnswer
-from bridge.ankaios.subscription import Subscription
 from bridge.core.agents import AgentReport
 from bridge.core.inputs import Agents, Changes, Granted, Infos, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
-from tests.test_subscription import sent
+from tests.test_subscription import coordinator, taken
 
 NGINX = InstanceKey("hpc1", "nginx", "1" * 64)
 FAILED = ExecutionState("FAILED", "FAILED_EXEC_FAILED")
 DENIED = "Access denied"
 
 
-def accepted() -> tuple[Subscription, dict[tuple[str, ...], str]]:
-    """Return a subscription after the handshake and its request ids by masks."""
-    subscription = Subscription(60.0, 5.0)
-    frames = sent(subscription.accepted(0.0))
+def accepted() -> tuple[Feeds, list[bytes], dict[tuple[str, ...], str]]:
+    """Return every feed after the handshake, the list of frames, and the request ids by masks."""
+    subscription, wire = coordinator(FEEDS)
+    subscription.accepted(0.0)
+    frames = taken(wire)
     assert [kind for kind, _, _ in frames] == ["subscribe"] * 3
-    return subscription, {masks: request_id for _, request_id, masks in frames}
+    return subscription, wire, {masks: request_id for _, request_id, masks in frames}
 
 
 def test_the_three_subscriptions_are_separate_requests() -> None:
     """States and sub-states together, the additional info and the agents each get a request of their own."""
-    _, ids = accepted()
+    _, _, ids = accepted()
     assert set(ids) == {(STATE_MASK, SUBSTATE_MASK), (INFO_MASK,), (AGENTS_MASK,)}
 
 
 def test_granted_masks_are_reported_in_request_order() -> None:
     """Each first answer adds its masks to Granted, in the order the bridge asks for them."""
-    subscription, ids = accepted()
+    subscription, _, ids = accepted()
     reports = []
     for masks in ((AGENTS_MASK,), (STATE_MASK, SUBSTATE_MASK), (INFO_MASK,)):
         answer = StateAnswer(ids[masks], {}, None)
-        reports.extend(subscription.handle(answer, 0.1).reports)
+        reports.extend(subscription.handle(answer, 0.1))
     assert reports[-1] == Granted((STATE_MASK, SUBSTATE_MASK, INFO_MASK, AGENTS_MASK))
     assert reports[:2] == [Agents({}, complete=True), Granted((AGENTS_MASK,))]
 
@@ -54,10 +54,10 @@ def test_a_denied_optional_subscription_is_dropped_with_one_warning(
     denied: tuple[str, ...], named: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Ankaios denying the info or agents mask drops that request alone, warns once naming the mask, and the rest goes on."""
-    subscription, ids = accepted()
+    subscription, wire, ids = accepted()
     with caplog.at_level(logging.WARNING):
-        outcome = subscription.handle(ErrorAnswer(ids[denied], DENIED), 0.1)
-    assert outcome.frames == []
+        assert subscription.handle(ErrorAnswer(ids[denied], DENIED), 0.1) == []
+    assert taken(wire) == []
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert repr(named) in warning
     assert "StateRule" in warning
@@ -65,45 +65,45 @@ def test_a_denied_optional_subscription_is_dropped_with_one_warning(
         if masks != denied:
             subscription.handle(StateAnswer(request_id, {}, None), 0.2)
     assert named not in subscription.granted()
-    assert subscription.due(60.0) != []  # the others are resynced
-    assert all(masks != denied for _, _, masks in sent(subscription.due(120.0)))
+    subscription.due(60.0)
+    assert taken(wire) != []  # the others are resynced
+    subscription.due(120.0)
+    assert all(masks != denied for _, _, masks in taken(wire))
 
 
 def test_a_denied_sub_state_mask_keeps_info_and_agents() -> None:
     """With a rule for states only, states fall back alone and info and agents are untouched."""
-    subscription, ids = accepted()
-    outcome = subscription.handle(ErrorAnswer(ids[MASKS[Topic.STATES]], DENIED), 0.1)
-    ((kind, _, masks),) = sent(outcome.frames)
+    subscription, wire, ids = accepted()
+    assert subscription.handle(ErrorAnswer(ids[StatesFeed.masks], DENIED), 0.1) == []
+    ((kind, _, masks),) = taken(wire)
     assert (kind, masks) == ("subscribe", (STATE_MASK,))
 
 
 def test_an_info_only_event_is_merged_and_never_re_read() -> None:
     """An event naming only an instance's additionalInfo gives Infos and no fresh state request."""
-    subscription, ids = accepted()
+    subscription, wire, ids = accepted()
     info_id = ids[(INFO_MASK,)]
     subscription.handle(StateAnswer(info_id, {}, None), 0.1)
     path = f"workloadStates.hpc1.nginx.{NGINX.instance_id}.additionalInfo"
     event = StateAnswer(info_id, {}, ((), (path,), ()), infos={NGINX: "retry 3"})
-    outcome = subscription.handle(event, 0.2)
-    assert outcome.reports == [Infos({NGINX: "retry 3"}, complete=False)]
-    assert outcome.frames == []
+    assert subscription.handle(event, 0.2) == [Infos({NGINX: "retry 3"}, complete=False)]
+    assert taken(wire) == []
 
 
 def test_state_events_still_re_read_an_instance_they_do_not_carry() -> None:
     """A state path without its instance in the event's state is re-read, as before."""
-    subscription, ids = accepted()
-    states = ids[MASKS[Topic.STATES]]
+    subscription, wire, ids = accepted()
+    states = ids[StatesFeed.masks]
     subscription.handle(StateAnswer(states, {}, None), 0.1)
     path = f"workloadStates.hpc1.nginx.{NGINX.instance_id}.state"
-    outcome = subscription.handle(StateAnswer(states, {}, ((), (path,), ())), 0.2)
-    assert outcome.reports == []
-    ((kind, _, masks),) = sent(outcome.frames)
-    assert (kind, masks) == ("subscribe", MASKS[Topic.STATES])
+    assert subscription.handle(StateAnswer(states, {}, ((), (path,), ())), 0.2) == []
+    ((kind, _, masks),) = taken(wire)
+    assert (kind, masks) == ("subscribe", StatesFeed.masks)
 
 
 def test_agent_events_name_the_agent_and_its_fields() -> None:
     """Agent paths become Agents inputs with the fields they name and the values the event carries."""
-    subscription, ids = accepted()
+    subscription, _, ids = accepted()
     agents = ids[(AGENTS_MASK,)]
     subscription.handle(StateAnswer(agents, {}, None), 0.1)
     event = StateAnswer(
@@ -112,7 +112,7 @@ def test_agent_events_name_the_agent_and_its_fields() -> None:
         (("agents.hpc2",), ("agents.hpc1.status.cpuUsage",), ("agents.hpc3",)),
         agents={"hpc1": AgentReport(cpu_usage=40), "hpc2": AgentReport()},
     )
-    (report,) = subscription.handle(event, 0.2).reports
+    (report,) = subscription.handle(event, 0.2)
     assert report == Agents(
         {"hpc2": AgentReport(), "hpc1": AgentReport(cpu_usage=40)},
         complete=False,
@@ -123,11 +123,11 @@ def test_agent_events_name_the_agent_and_its_fields() -> None:
 
 def test_a_state_event_gives_changes_of_the_named_instances() -> None:
     """The workload-state subscription's events are Changes, as before."""
-    subscription, ids = accepted()
-    states = ids[MASKS[Topic.STATES]]
-    assert subscription.handle(StateAnswer(states, {NGINX: FAILED}, None), 0.1).reports[0] == (
+    subscription, _, ids = accepted()
+    states = ids[StatesFeed.masks]
+    assert subscription.handle(StateAnswer(states, {NGINX: FAILED}, None), 0.1)[0] == (
         Snapshot({NGINX: FAILED})
     )
     path = f"workloadStates.hpc1.nginx.{NGINX.instance_id}.state"
     event = StateAnswer(states, {NGINX: FAILED}, ((), (path,), ()))
-    assert subscription.handle(event, 0.2).reports == [Changes({NGINX: FAILED}, frozenset())]
+    assert subscription.handle(event, 0.2) == [Changes({NGINX: FAILED}, frozenset())]

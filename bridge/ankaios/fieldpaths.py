@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from bridge.core.topics import InstanceKey
@@ -60,3 +61,33 @@ def parse_agent_path(path: str) -> tuple[str, tuple[str, ...]] | None:
     if len(parts) < 2 or parts[0] != _AGENTS_ROOT or not parts[1]:  # noqa: PLR2004
         return None
     return parts[1], tuple(parts[2:])
+
+
+def instances_named(paths: Iterable[str], odd: Callable[[str], None]) -> dict[InstanceKey, None]:
+    """Return the instances `paths` name, in order; `odd` is told of each path of another shape."""
+    named: dict[InstanceKey, None] = {}
+    for path in paths:
+        parsed = parse_field_path(path)
+        if parsed is None:
+            odd(_unexpected(path))
+        else:
+            named[parsed[0]] = None
+    return named
+
+
+def agents_named(
+    paths: Iterable[str], odd: Callable[[str], None]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Return the agents `paths` name with the fields below them; `odd` is told of other shapes."""
+    named: list[tuple[str, tuple[str, ...]]] = []
+    for path in paths:
+        parsed = parse_agent_path(path)
+        if parsed is None:
+            odd(_unexpected(path))
+        else:
+            named.append(parsed)
+    return tuple(named)
+
+
+def _unexpected(path: str) -> str:
+    return f"ignored field path of unexpected shape: {path[:200]!r}"

@@ -1,17 +1,24 @@
-"""When to send (or repeat) the Hello, and when an unanswered one is final (pure, time passed in).
+"""The handshake with the agent, and the one line the operator is told each way it fails (pure).
 
-A task of the Ankaios agent answers only the first Hello it reads
-(upstream control_interface_task.rs `check_initial_hello`; a repeated Hello is
-only logged), so repeating it is harmless, and after the swap of the FIFOs it is
+When to send (or repeat) the Hello, and when an unanswered one is final: a task
+of the Ankaios agent answers only the first Hello it reads (upstream
+control_interface_task.rs `check_initial_hello`; a repeated Hello is only
+logged), so repeating it is harmless, and after the swap of the FIFOs it is
 needed: the replaced task may still read for a moment and swallow one.
+
+Of the lines for the operator, the fatal ones end the bridge; the others are
+warnings while it recovers.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
+from pathlib import Path
 
 _FIRST_REPEAT = 0.2
 _MAX_REPEAT = 1.0
+RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
 
 
 class Overdue(enum.Enum):
@@ -40,6 +47,11 @@ class Handshake:
         self._next = now + self._wait
         self._warned = False
 
+    def accepted(self) -> bool:
+        """Record that the agent accepted the Hello; return whether it had accepted one before."""
+        before, self.ever_accepted = self.ever_accepted, True
+        return before
+
     def repeat_due(self, now: float) -> bool:
         """Return whether to send the Hello again now (and count it as sent)."""
         if now < self._next:
@@ -63,3 +75,115 @@ class Handshake:
             return Overdue.NO
         self._warned = True
         return Overdue.WARN
+
+
+def fifos_removed(directory: Path) -> str:
+    """Say that the FIFO paths are gone: a replaced control interface was dropped (1.0.1)."""
+    return (
+        f"the Ankaios control interface at {directory} is gone: the agent replaced it when it "
+        "reconnected to its server, then removed it, and cannot give this workload instance a "
+        f"new one; {RECREATE}"
+    )
+
+
+def cannot_open(directory: Path, err: OSError) -> str:
+    """Say why the FIFOs cannot be opened (permissions, not FIFOs)."""
+    hint = (
+        " (the agent creates the FIFOs for its own user with mode 0700; state.yaml says which "
+        "user the bridge must run as)"
+        if err.errno == errno.EACCES
+        else ""
+    )
+    return f"cannot open the Ankaios control interface at {directory}: {err.strerror or err}{hint}"
+
+
+def agent_away(directory: Path, bound: float) -> str:
+    """Say that nobody read the control interface for longer than the configured bound."""
+    return (
+        f"the Ankaios agent does not read the control interface at {directory} (gave up after "
+        f"{bound:g} s); if the agent is gone for good, {RECREATE}"
+    )
+
+
+def handshake_unanswered(timeout: float) -> str:
+    """Say that the first Hello of the process was never answered."""
+    return (
+        f"the Ankaios agent did not answer the handshake within {timeout:g} s. Ankaios 1.0.x "
+        "answers it once per workload instance, so a bridge process restarted inside the same "
+        f"instance is never accepted; {RECREATE}"
+    )
+
+
+def refused(reason: str) -> str:
+    """Say that the agent answered the Hello with ConnectionClosed."""
+    return f"the Ankaios agent refused the connection: {reason}"
+
+
+def closed(reason: str) -> str:
+    """Say that the agent closed an accepted connection: its task has ended."""
+    return (
+        f"the Ankaios agent closed the control interface: {reason}. Ankaios 1.0.x accepts one "
+        f"handshake per workload instance, so this process cannot reconnect; {RECREATE}"
+    )
+
+
+_RULE = "controlInterfaceAccess.allowRules"
+
+
+def required_masks_denied(required: tuple[str, ...], masks: tuple[str, ...]) -> str:
+    """Say that Ankaios denies even the masks the bridge needs: the allow rule to add."""
+    return (
+        f"Ankaios denied reading {_listed(required)}; add {_RULE}: [{{type: StateRule, "
+        f"operation: Read, filterMasks: {list(masks)}}}] to the bridge's workload and re-create it"
+    )
+
+
+def masks_denied(missed: str, masks: tuple[str, ...]) -> str:
+    """Say what is `missed` while optional masks are denied, and which filter masks to add."""
+    return (
+        f"Ankaios denied reading {missed}. Add {_listed(masks)} to the filterMasks of the "
+        f"bridge's StateRule ({_RULE}) to see them"
+    )
+
+
+def garbled(reason: str) -> str:
+    """Say that unreadable bytes were skipped and the state is read afresh."""
+    return f"skipped unreadable control-interface data ({reason}); re-reading the state"
+
+
+def waiting_for_agent(directory: Path) -> str:
+    """Say that nobody reads the control interface yet: the bridge waits."""
+    return (
+        f"waiting for the Ankaios agent to read the control interface at {directory} "
+        "(it is restarting or has not reached its server yet)"
+    )
+
+
+def agent_lost(why: str) -> str:
+    """Say that the agent went away (it died or restarts) and the bridge waits for it."""
+    return f"lost the Ankaios agent ({why}); waiting for it to come back"
+
+
+def replaced() -> str:
+    """Say that the agent swapped the FIFOs (a server reconnect) and the bridge says Hello again."""
+    return (
+        "the Ankaios agent replaced the control interface (it reconnected to its server); "
+        "handshaking again on the same FIFOs"
+    )
+
+
+def handshake_slow(timeout: float) -> str:
+    """Say that a (repeated) Hello has waited longer than the handshake timeout."""
+    return f"the Ankaios agent has not accepted the handshake for {timeout:g} s; still trying"
+
+
+def unanswered(waited: float) -> str:
+    """Say that Ankaios has not answered for a while: the retained states may be stale."""
+    return (
+        f"Ankaios has not answered for {waited:.0f} s (the agent may have lost its server); the "
+        "retained states may be stale until it answers again"
+    )
+
+
+def _listed(masks: tuple[str, ...]) -> str:
+    return " and ".join(repr(mask) for mask in masks)

@@ -1,4 +1,4 @@
-"""Control-interface messages: framing and conversion between the SDK's protobuf and own values.
+"""Control-interface messages: conversion between the SDK's protobuf and own values, framed.
 
 This is the only module that touches `ankaios_sdk`: the SDK's generated protobuf
 classes define the protocol; nothing past this module sees them.
@@ -15,30 +15,10 @@ from ankaios_sdk.utils import ANKAIOS_VERSION
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from bridge.ankaios.framing import FrameError, FrameSplitter, encode_varint, frame
+from bridge.ankaios.framing import frame
 from bridge.core.agents import AgentReport
 from bridge.core.model import UNKNOWN, ExecutionState, clip_info
 from bridge.core.topics import InstanceKey
-
-__all__ = [
-    "PROTOCOL_VERSION",
-    "Accepted",
-    "Closed",
-    "ErrorAnswer",
-    "FrameError",
-    "FrameSplitter",
-    "Garbage",
-    "Message",
-    "OtherAnswer",
-    "StateAnswer",
-    "cancel_frame",
-    "decode",
-    "encode_varint",
-    "frame",
-    "hello_frame",
-    "new_request_id",
-    "state_request_frame",
-]
 
 PROTOCOL_VERSION: str = ANKAIOS_VERSION
 # Wire oneof member name -> execution state name as the SDK names it.

@@ -1,4 +1,4 @@
-"""The bridge's requests in flight with Ankaios, and which answers it still wants (pure).
+"""A feed's ledger: its requests in flight with Ankaios, and which answers it still wants (pure).
 
 Answers can arrive late: while the agent cannot reach its server it holds every
 request back and, once the server is back, answers all of them, each subscribing
@@ -36,7 +36,7 @@ class Outstanding:
 
 
 class Requests:
-    """The live subscription, the pending one, the probe, and superseded subscriptions."""
+    """One feed's live subscription, its pending one, the probe, and superseded subscriptions."""
 
     def __init__(self) -> None:
         self.current: str | None = None
@@ -107,10 +107,6 @@ class Requests:
         waits = [now - item.sent for item in (self.pending, self.probe) if item is not None]
         oldest = max(waits, default=0.0)
         return oldest if oldest > timeout else None
-
-    def live(self, now: float, timeout: float) -> bool:
-        """Whether a subscription is alive and no request has waited longer than `timeout`."""
-        return self.current is not None and self.overdue(now, timeout) is None
 
     def _answered(self, answered: Outstanding) -> None:
         # The agent answers in order: a request sent before this one and still

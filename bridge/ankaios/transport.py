@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.ankaios.protocol import FrameError, FrameSplitter, Message, decode
+from bridge.ankaios.framing import FrameError, FrameSplitter
+from bridge.ankaios.protocol import Message, decode
 
 _READ_SIZE = 1 << 16
 # Reads per wake-up before other work gets a turn (1 MiB).
@@ -81,13 +82,20 @@ def _require_fifos(*fds: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
-    """What one wait on the FIFOs brought: messages, then (perhaps) garbage or the agent gone."""
+class Garbled:
+    """The byte stream could not be split into frames; what was buffered was dropped."""
 
-    messages: list[Message]
-    gone: str | None = None
-    # Why the byte stream could not be split into frames (it was dropped).
-    garbled: str | None = None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The agent's end of the FIFOs is gone (last in a read: nothing follows it)."""
+
+    reason: str
+
+
+Received = Message | Garbled | Gone
 
 
 class Connection:
@@ -158,8 +166,8 @@ class Connection:
                 raise AgentGoneError(err.strerror or str(err)) from None
             view = view[written:]
 
-    def read(self, timeout: float) -> Reading:
-        """Wait up to `timeout` s; return what arrived and, after it, whether the agent went.
+    def read(self, timeout: float) -> list[Received]:
+        """Wait up to `timeout` s; return the messages that arrived, then Garbled and Gone if so.
 
         Data read in the same wake-up as the sign of the agent's end comes first:
         a final ConnectionClosed and its reason must not be lost to the POLLERR.
@@ -169,19 +177,23 @@ class Connection:
         # Registered for nothing: POLLERR (the agent closed the `output` reader)
         # is reported anyway.
         poller.register(self._write_fd, 0)
-        messages: list[Message] = []
+        received: list[Received] = []
         gone: str | None = None
         garbled: str | None = None
         for fd, events in poller.poll(max(timeout, 0.0) * 1000):
             if fd == self._read_fd:
                 try:
-                    gone = self._read_available(messages) or gone
+                    gone = self._read_available(received) or gone
                 except FrameError as err:
                     garbled = str(err)
                     self.drop_buffer()
             elif events & select.POLLERR:
                 gone = gone or "the agent no longer reads the control interface"
-        return Reading(messages, gone, garbled)
+        if garbled is not None:
+            received.append(Garbled(garbled))
+        if gone is not None:
+            received.append(Gone(gone))
+        return received
 
     def drop_buffer(self) -> None:
         """Discard the partial frame and whatever is readable now (after garbage)."""
@@ -192,7 +204,7 @@ class Connection:
         except BlockingIOError:
             pass
 
-    def _read_available(self, messages: list[Message]) -> str | None:
+    def _read_available(self, received: list[Received]) -> str | None:
         for _ in range(_READS_PER_WAKE):
             try:
                 data = os.read(self._read_fd, _READ_SIZE)
@@ -200,7 +212,7 @@ class Connection:
                 return None
             if not data:
                 return "the agent closed the control interface"
-            messages.extend(decode(body) for body in self._splitter.feed(data))
+            received.extend(decode(body) for body in self._splitter.feed(data))
             if len(data) < _READ_SIZE:
                 return None
         return None

@@ -6,11 +6,11 @@ import json
 import re
 from collections.abc import Mapping
 
-from bridge.ankaios.answers import MASKS
+from bridge.ankaios.feeds import FEEDS
 from tests.support.contract import ContractError, validate_payload
 
 # The bridge's subscriptions when Ankaios grants everything: one per topic.
-SUBSCRIBED = sorted(MASKS.values())
+SUBSCRIBED = sorted(feed.masks for feed in FEEDS)
 
 SINCE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -1,4 +1,4 @@
-"""Drive the bridge's AnkaiosSource directly and collect what it reports."""
+"""Drive the bridge's AnkaiosReader directly and collect what it reports."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from bridge.ankaios.source import AnkaiosSource
+from bridge.ankaios.reader import AnkaiosReader
 from bridge.core.inputs import Changes, Snapshot, SourceFailed
 from bridge.settings.commands import default_settings
 from tests.support.mqtt import wait_for
 
 
 class Collector:
-    """An AnkaiosSource with a sink that records every Snapshot, Changes and SourceFailed."""
+    """An AnkaiosReader with a sink that records every Snapshot, Changes and SourceFailed."""
 
     def __init__(
         self, directory: Path, hold: threading.Event | None = None, **settings: float
@@ -26,7 +26,7 @@ class Collector:
         given = dataclasses.replace(
             default_settings().ankaios, control_interface=directory, **settings
         )
-        self.source = AnkaiosSource(given, self._sink)
+        self.source = AnkaiosReader(given, self._sink)
 
     def _sink(self, item: object) -> None:
         with self._lock:

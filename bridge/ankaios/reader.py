@@ -1,6 +1,6 @@
-"""The Ankaios event source: a reader thread that keeps a subscription alive, come what may.
+"""The control-interface reader: a thread that keeps the feeds alive, come what may.
 
-It reports Snapshot and Changes, whether it holds a live subscription
+It reports what the feeds give (Snapshot, Changes, ...), whether it holds a live subscription
 (AnkaiosLink), and only what cannot be recovered as SourceFailed. What a real
 agent does to the control interface (upstream v1.0.1): it dies and comes back on
 the same FIFOs (EOF and POLLERR here, in either order); on every reconnect to its
@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from bridge.ankaios import advice
+from bridge.ankaios import handshake as advice
+from bridge.ankaios.feed import SubscriptionError
+from bridge.ankaios.feeds import Feeds
 from bridge.ankaios.handshake import Handshake, Overdue
-from bridge.ankaios.protocol import Accepted, Closed, Message, cancel_frame, hello_frame
-from bridge.ankaios.subscription import Subscription, SubscriptionError
+from bridge.ankaios.protocol import Accepted, Closed, cancel_frame, hello_frame
 from bridge.ankaios.transport import (
     WRITE_TIMEOUT,
     AgentAwayError,
@@ -28,6 +29,9 @@ from bridge.ankaios.transport import (
     Connection,
     Fifos,
     FifosRemovedError,
+    Garbled,
+    Gone,
+    Received,
     check_fifos,
 )
 from bridge.core.inputs import AnkaiosLink, Input, SourceFailed
@@ -49,15 +53,15 @@ class _FatalError(Exception):
     """Raised inside the reader thread for what cannot be recovered."""
 
 
-class AnkaiosSource:
-    """Feeds `sink` with Snapshot, Changes, AnkaiosLink and, when all is lost, SourceFailed."""
+class AnkaiosReader:
+    """Gives `sink` what the feeds give, AnkaiosLink and, when all is lost, SourceFailed."""
 
     def __init__(self, settings: AnkaiosSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
-        self.subscription = Subscription(
-            settings.resync_interval, settings.probe_interval, settings.request_timeout
-        )
+        # What the feeds make while handling one thing, sent once they are done.
+        self._outbox: list[bytes] = []
+        self.feeds = Feeds(settings, self._outbox.append)
         self._connection = Connection(Fifos(settings.control_interface))
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
@@ -102,10 +106,10 @@ class AnkaiosSource:
             self._connection.close()
 
     def _farewell(self) -> None:
-        current = self.subscription.current()
+        current = self.feeds.current()
         if not current or self._phase is not _Phase.CONNECTED:
             return
-        if self.subscription.overdue(time.monotonic()) is not None:
+        if self.feeds.overdue(time.monotonic()) is not None:
             return  # it could wait in the FIFO for the task that replaces this one
         if not self._connection.unlinked():
             with contextlib.suppress(AgentGoneError):
@@ -118,23 +122,16 @@ class AnkaiosSource:
             return
         self._broken = None
         try:
-            reading = self._connection.read(_TICK)
             # Every message first, even after a failed write: a ConnectionClosed
             # later in the same read must still end the bridge with its reason.
-            for message in reading.messages:
-                self._handle(message)
-            if reading.garbled is not None:
-                LOG.warning("%s", advice.garbled(reading.garbled))
-                if self._phase is _Phase.CONNECTED:
-                    self._send(self.subscription.reread(time.monotonic()))
-            gone = reading.gone or self._broken
-            if gone is None:
+            for received in self._connection.read(_TICK):
+                self._handle(received)
+            if self._broken is None:
                 self._tick(time.monotonic())
-                gone = self._broken
         except AgentGoneError as err:
-            gone = str(err)
-        if gone is not None:
-            self._lose(gone)
+            self._broken = str(err)
+        if self._broken is not None:
+            self._lose(self._broken)
 
     def _try_open(self) -> None:
         now = time.monotonic()
@@ -173,7 +170,7 @@ class AnkaiosSource:
 
     def _lose(self, why: str) -> None:
         self._connection.close()
-        self.subscription.forget_all()
+        self.feeds.forget_all()
         # A dying agent's end may still be open for a moment: no reopen at once.
         self._next_open = time.monotonic() + _AWAY_RETRY
         if not self._outage_logged:
@@ -186,7 +183,7 @@ class AnkaiosSource:
 
     def _replaced(self, now: float) -> None:
         self._swap_seen = True
-        self.subscription.forget_all()
+        self.feeds.forget_all()
         LOG.warning("%s", advice.replaced())
         self._begin_handshake(now)
         self._report_link(now)
@@ -203,7 +200,8 @@ class AnkaiosSource:
         if self._phase is _Phase.HANDSHAKE:
             self._tick_handshake(now)
         elif self._phase is _Phase.CONNECTED:
-            self._send(self.subscription.due(now))
+            self.feeds.due(now)
+            self._flush()
         self._report_link(now)
 
     def _tick_handshake(self, now: float) -> None:
@@ -216,7 +214,9 @@ class AnkaiosSource:
         if self._handshake.repeat_due(now):
             self._connection.send(hello_frame())
 
-    def _send(self, frames: list[bytes]) -> None:
+    def _flush(self) -> None:
+        frames = list(self._outbox)
+        self._outbox.clear()
         for data in frames:
             # Before every request: one that reaches a task still waiting for its
             # Hello is answered with ConnectionClosed, which would end this workload.
@@ -230,43 +230,52 @@ class AnkaiosSource:
                 self._broken = str(err)
 
     def _report_link(self, now: float) -> None:
-        live = self._phase is _Phase.CONNECTED and self.subscription.live(now)
+        live = self._phase is _Phase.CONNECTED and self.feeds.live(now)
         if live == self._link:
             return
         self._link = live
-        waited = self.subscription.overdue(now)
+        waited = self.feeds.overdue(now)
         if live:
             LOG.info("the Ankaios subscription is live")
         elif waited is not None and self._phase is _Phase.CONNECTED:
             LOG.warning("%s", advice.unanswered(waited))
         self.sink(AnkaiosLink(live, self._reconnects))
 
-    def _handle(self, message: Message) -> None:
-        if isinstance(message, Closed):
+    def _handle(self, received: Received) -> None:
+        if isinstance(received, Gone):
+            # The last of a read; its reason beats a failed write's.
+            self._broken = received.reason
+            return
+        if isinstance(received, Garbled):
+            LOG.warning("%s", advice.garbled(received.reason))
+            if self._phase is _Phase.CONNECTED:
+                self.feeds.reread(time.monotonic())
+                self._flush()
+            return
+        if isinstance(received, Closed):
             if self._phase is _Phase.HANDSHAKE:
-                raise _FatalError(advice.refused(message.reason))
-            raise _FatalError(advice.closed(message.reason))
-        now = time.monotonic()
-        if isinstance(message, Accepted):
+                raise _FatalError(advice.refused(received.reason))
+            raise _FatalError(advice.closed(received.reason))
+        if isinstance(received, Accepted):
             if self._phase is _Phase.HANDSHAKE:
-                self._accepted(now)
+                self._accepted(time.monotonic())
             return
         if self._phase is not _Phase.CONNECTED:
-            self.subscription.before_handshake(message)
+            self.feeds.before_handshake(received)
             return
-        outcome = self.subscription.handle(message, now)
-        for report in outcome.reports:
-            self.sink(report)
-        self._send(outcome.frames)
+        for given in self.feeds.handle(received, time.monotonic()):
+            self.sink(given)
+        self._flush()
 
     def _accepted(self, now: float) -> None:
         self._phase = _Phase.CONNECTED
         self._outage_logged = False
+        again = self._handshake.accepted()
         LOG.info(
             "%s to the Ankaios agent at %s",
-            "reconnected" if self._handshake.ever_accepted else "connected",
+            "reconnected" if again else "connected",
             self.settings.control_interface,
         )
-        self._reconnects += self._handshake.ever_accepted
-        self._handshake.ever_accepted = True
-        self._send(self.subscription.accepted(now, after_swap=self._swap_seen))
+        self._reconnects += again
+        self.feeds.accepted(now, after_swap=self._swap_seen)
+        self._flush()
