@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from ankaios_sdk._protos import _control_api
@@ -319,7 +320,7 @@ def test_only_the_first_handshake_of_the_process_can_be_final() -> None:
     handshake.begin(0.0)
     assert handshake.overdue(4.0) is Overdue.NO
     assert handshake.overdue(5.1) is Overdue.FINAL
-    assert handshake.accepted() is False
+    assert handshake.accepted(Path("ci")) is False
     handshake.begin(10.0)
     assert [handshake.overdue(t) for t in (14.0, 15.5, 16.0)] == [
         Overdue.NO,

@@ -11,15 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from bridge.ankaios import fieldpaths
 from bridge.ankaios.feed import ACCESS_DENIED, Feed
-from bridge.ankaios.fieldpaths import (
-    AGENTS_MASK,
-    INFO_MASK,
-    STATE_MASK,
-    SUBSTATE_MASK,
-    agents_named,
-    instances_named,
-)
 from bridge.ankaios.protocol import (
     ErrorAnswer,
     Garbage,
@@ -43,8 +36,8 @@ class StatesFeed(Feed):
     """The workload states: each instance's state and sub-state."""
 
     name = "workload states"
-    masks = (STATE_MASK, SUBSTATE_MASK)
-    fallback = (STATE_MASK,)
+    masks = (fieldpaths.STATE_MASK, fieldpaths.SUBSTATE_MASK)
+    fallback = (fieldpaths.STATE_MASK,)
     missed = "sub-states (states are published with sub-states as of the last state change only)"
 
     def snapshot(self, answer: StateAnswer) -> Input:
@@ -55,8 +48,8 @@ class StatesFeed(Feed):
         """Return the Changes of the instances the event names; re-read one it lacks."""
         assert answer.altered is not None  # noqa: S101 - only events get here
         added, updated, removed = answer.altered
-        changed = instances_named((*added, *updated), self._odd)
-        gone = frozenset(instances_named(removed, self._odd))
+        changed = fieldpaths.instances_named((*added, *updated), self._odd)
+        gone = frozenset(fieldpaths.instances_named(removed, self._odd))
         upserts: dict[InstanceKey, ExecutionState] = {}
         missing = False
         for key in changed:
@@ -79,7 +72,7 @@ class InfoFeed(Feed):
     """The additional info of each instance's execution state."""
 
     name = "additional info"
-    masks = (INFO_MASK,)
+    masks = (fieldpaths.INFO_MASK,)
     missed = 'the additional info of execution states (status says "additionalInfo":"")'
 
     def snapshot(self, answer: StateAnswer) -> Input:
@@ -90,8 +83,8 @@ class InfoFeed(Feed):
         """Return the infos of the instances the event names."""
         assert answer.altered is not None  # noqa: S101 - only events get here
         added, updated, removed = answer.altered
-        named = instances_named((*added, *updated), self._odd)
-        named |= instances_named(removed, self._odd)
+        named = fieldpaths.instances_named((*added, *updated), self._odd)
+        named |= fieldpaths.instances_named(removed, self._odd)
         # A removed info belongs to a removed instance or a cleared text: "" either way.
         infos = {key: answer.infos.get(key, "") for key in named}
         return Infos(infos, complete=False) if infos else None
@@ -101,7 +94,7 @@ class AgentsFeed(Feed):
     """The agents: their load and tags."""
 
     name = "agents"
-    masks = (AGENTS_MASK,)
+    masks = (fieldpaths.AGENTS_MASK,)
     missed = "agents (no <prefix>/<agent>/$agent/status topics)"
 
     def snapshot(self, answer: StateAnswer) -> Input:
@@ -112,8 +105,8 @@ class AgentsFeed(Feed):
         """Return the agents the event names, with the fields it names."""
         assert answer.altered is not None  # noqa: S101 - only events get here
         added, updated, removed = answer.altered
-        altered = agents_named((*added, *updated), self._odd)
-        gone = agents_named(removed, self._odd)
+        altered = fieldpaths.agents_named((*added, *updated), self._odd)
+        gone = fieldpaths.agents_named(removed, self._odd)
         if not altered and not gone:
             return None
         reports = {name: answer.agents.get(name, AgentReport()) for name, _ in altered}

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import enum
 import errno
+import logging
 from pathlib import Path
 
+from bridge.ankaios.transport import ControlInterfaceError
+
+LOG = logging.getLogger(__name__)
 _FIRST_REPEAT = 0.2
 _MAX_REPEAT = 1.0
 RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
@@ -47,10 +51,13 @@ class Handshake:
         self._next = now + self._wait
         self._warned = False
 
-    def accepted(self) -> bool:
-        """Record that the agent accepted the Hello; return whether it had accepted one before."""
-        before, self.ever_accepted = self.ever_accepted, True
-        return before
+    def accepted(self, directory: Path) -> bool:
+        """Record and log that the agent accepted the Hello; return whether it is a reconnect."""
+        again, self.ever_accepted = self.ever_accepted, True
+        LOG.info(
+            "%s to the Ankaios agent at %s", "reconnected" if again else "connected", directory
+        )
+        return again
 
     def repeat_due(self, now: float) -> bool:
         """Return whether to send the Hello again now (and count it as sent)."""
@@ -59,6 +66,15 @@ class Handshake:
         self._wait = min(2 * self._wait, _MAX_REPEAT)
         self._next = now + self._wait
         return True
+
+    def due(self, now: float) -> bool:
+        """Return whether to send the Hello again; raise ControlInterfaceError if it is final."""
+        overdue = self.overdue(now)
+        if overdue is Overdue.FINAL:
+            raise ControlInterfaceError(handshake_unanswered(self.timeout))
+        if overdue is Overdue.WARN:
+            LOG.warning("%s", handshake_slow(self.timeout))
+        return self.repeat_due(now)
 
     def overdue(self, now: float) -> Overdue:
         """Return what the wait so far means.

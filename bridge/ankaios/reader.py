@@ -1,7 +1,7 @@
 """The control-interface reader: a thread that keeps the feeds alive, come what may.
 
-It reports what the feeds give (Snapshot, Changes, ...), whether it holds a live subscription
-(AnkaiosLink), and only what cannot be recovered as SourceFailed. What a real
+It reports what the feeds give (Snapshot, Changes, ...), whether it holds a live
+subscription (AnkaiosLink), and only what cannot be recovered as SourceFailed. What a real
 agent does to the control interface (upstream v1.0.1): it dies and comes back on
 the same FIFOs (EOF and POLLERR here, in either order); on every reconnect to its
 server it hands the FIFOs to a new task that wants a Hello and unlinks them (a
@@ -17,23 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from bridge.ankaios import handshake as advice
+from bridge.ankaios import handshake, transport
 from bridge.ankaios.feed import SubscriptionError
 from bridge.ankaios.feeds import Feeds
-from bridge.ankaios.handshake import Handshake, Overdue
+from bridge.ankaios.handshake import Handshake
 from bridge.ankaios.protocol import Accepted, Closed, cancel_frame, hello_frame
-from bridge.ankaios.transport import (
-    WRITE_TIMEOUT,
-    AgentAwayError,
-    AgentGoneError,
-    Connection,
-    Fifos,
-    FifosRemovedError,
-    Garbled,
-    Gone,
-    Received,
-    check_fifos,
-)
+from bridge.ankaios.transport import AgentGoneError, ControlInterfaceError
 from bridge.core.inputs import AnkaiosLink, Input, SourceFailed
 from bridge.settings.commands import AnkaiosSettings
 
@@ -49,20 +38,17 @@ class _Phase(enum.Enum):
     CONNECTED = enum.auto()
 
 
-class _FatalError(Exception):
-    """Raised inside the reader thread for what cannot be recovered."""
-
-
 class AnkaiosReader:
     """Gives `sink` what the feeds give, AnkaiosLink and, when all is lost, SourceFailed."""
 
     def __init__(self, settings: AnkaiosSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
+        self._directory = settings.control_interface
         # What the feeds make while handling one thing, sent once they are done.
         self._outbox: list[bytes] = []
         self.feeds = Feeds(settings, self._outbox.append)
-        self._connection = Connection(Fifos(settings.control_interface))
+        self._connection = transport.Connection(transport.Fifos(self._directory))
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
         self._phase = _Phase.AWAY
@@ -78,7 +64,7 @@ class AnkaiosReader:
 
     def start(self) -> None:
         """Check that the control interface exists (ControlInterfaceError if not), start reading."""
-        check_fifos(self._connection.fifos)
+        transport.check_fifos(self._connection.fifos)
         self._away_since = time.monotonic()
         self._thread.start()
 
@@ -87,7 +73,7 @@ class AnkaiosReader:
         self._stopping.set()
         if self._thread.is_alive():
             # At most one blocked write (2 s) and one tick.
-            self._thread.join(WRITE_TIMEOUT + 2 * _TICK)
+            self._thread.join(transport.WRITE_TIMEOUT + 2 * _TICK)
         else:
             self._connection.close()
 
@@ -96,7 +82,7 @@ class AnkaiosReader:
             while not self._stopping.is_set():
                 self._step()
             self._farewell()
-        except (_FatalError, SubscriptionError) as fatal:
+        except (ControlInterfaceError, SubscriptionError) as fatal:
             self.sink(SourceFailed(str(fatal)))
         except Exception:
             # A bug must end the bridge visibly, not leave it mirroring nothing.
@@ -140,13 +126,13 @@ class AnkaiosReader:
             return
         try:
             self._connection.open()
-        except AgentAwayError:
+        except transport.AgentAwayError:
             self._wait_for_agent(now)
             return
-        except FifosRemovedError:
-            raise _FatalError(advice.fifos_removed(self.settings.control_interface)) from None
+        except transport.FifosRemovedError:
+            raise ControlInterfaceError(handshake.fifos_removed(self._directory)) from None
         except OSError as err:
-            raise _FatalError(advice.cannot_open(self.settings.control_interface, err)) from None
+            raise ControlInterfaceError(handshake.cannot_open(self._directory, err)) from None
         self._swap_seen = False
         try:
             self._begin_handshake(now)
@@ -157,10 +143,10 @@ class AnkaiosReader:
     def _wait_for_agent(self, now: float) -> None:
         bound = self.settings.agent_reconnect_timeout
         if bound > 0 and now - self._away_since > bound:
-            raise _FatalError(advice.agent_away(self.settings.control_interface, bound))
+            raise ControlInterfaceError(handshake.agent_away(self._directory, bound))
         if not self._outage_logged:
             self._outage_logged = True
-            LOG.warning("%s", advice.waiting_for_agent(self.settings.control_interface))
+            LOG.warning("%s", handshake.waiting_for_agent(self._directory))
         self._stopping.wait(_AWAY_RETRY)
 
     def _begin_handshake(self, now: float) -> None:
@@ -177,42 +163,30 @@ class AnkaiosReader:
             # A reconnect that fails again belongs to the same outage.
             self._outage_logged = True
             self._away_since = time.monotonic()
-            LOG.warning("%s", advice.agent_lost(why))
+            LOG.warning("%s", handshake.agent_lost(why))
         self._phase = _Phase.AWAY
         self._report_link(time.monotonic())
 
-    def _replaced(self, now: float) -> None:
+    def _rehandshake_if_swapped(self, now: float) -> bool:
+        if self._swap_seen or not self._connection.unlinked():
+            return False
         self._swap_seen = True
         self.feeds.forget_all()
-        LOG.warning("%s", advice.replaced())
+        LOG.warning("%s", handshake.replaced())
         self._begin_handshake(now)
         self._report_link(now)
-
-    def _rehandshake_if_swapped(self, now: float) -> bool:
-        if not self._swap_seen and self._connection.unlinked():
-            self._replaced(now)
-            return True
-        return False
+        return True
 
     def _tick(self, now: float) -> None:
         if self._rehandshake_if_swapped(now):
             return
         if self._phase is _Phase.HANDSHAKE:
-            self._tick_handshake(now)
+            if self._handshake.due(now):
+                self._connection.send(hello_frame())
         elif self._phase is _Phase.CONNECTED:
             self.feeds.due(now)
             self._flush()
         self._report_link(now)
-
-    def _tick_handshake(self, now: float) -> None:
-        overdue = self._handshake.overdue(now)
-        timeout = self.settings.handshake_timeout
-        if overdue is Overdue.FINAL:
-            raise _FatalError(advice.handshake_unanswered(timeout))
-        if overdue is Overdue.WARN:
-            LOG.warning("%s", advice.handshake_slow(timeout))
-        if self._handshake.repeat_due(now):
-            self._connection.send(hello_frame())
 
     def _flush(self) -> None:
         frames = list(self._outbox)
@@ -230,52 +204,44 @@ class AnkaiosReader:
                 self._broken = str(err)
 
     def _report_link(self, now: float) -> None:
-        live = self._phase is _Phase.CONNECTED and self.feeds.live(now)
+        connected = self._phase is _Phase.CONNECTED
+        live = connected and self.feeds.live(now)
         if live == self._link:
             return
         self._link = live
-        waited = self.feeds.overdue(now)
         if live:
             LOG.info("the Ankaios subscription is live")
-        elif waited is not None and self._phase is _Phase.CONNECTED:
-            LOG.warning("%s", advice.unanswered(waited))
+        elif connected and (waited := self.feeds.overdue(now)) is not None:
+            LOG.warning("%s", handshake.unanswered(waited))
         self.sink(AnkaiosLink(live, self._reconnects))
 
-    def _handle(self, received: Received) -> None:
-        if isinstance(received, Gone):
-            # The last of a read; its reason beats a failed write's.
-            self._broken = received.reason
-            return
-        if isinstance(received, Garbled):
-            LOG.warning("%s", advice.garbled(received.reason))
-            if self._phase is _Phase.CONNECTED:
-                self.feeds.reread(time.monotonic())
+    def _handle(self, received: transport.Received) -> None:
+        match received:
+            case transport.Gone(reason):
+                # The last of a read; its reason beats a failed write's.
+                self._broken = reason
+            case transport.Garbled(reason):
+                LOG.warning("%s", handshake.garbled(reason))
+                if self._phase is _Phase.CONNECTED:
+                    self.feeds.reread(time.monotonic())
+                    self._flush()
+            case Closed(reason) if self._phase is _Phase.HANDSHAKE:
+                raise ControlInterfaceError(handshake.refused(reason))
+            case Closed(reason):
+                raise ControlInterfaceError(handshake.closed(reason))
+            case Accepted():
+                if self._phase is _Phase.HANDSHAKE:
+                    self._accepted(time.monotonic())
+            case _ if self._phase is not _Phase.CONNECTED:
+                self.feeds.before_handshake(received)
+            case _:
+                for given in self.feeds.handle(received, time.monotonic()):
+                    self.sink(given)
                 self._flush()
-            return
-        if isinstance(received, Closed):
-            if self._phase is _Phase.HANDSHAKE:
-                raise _FatalError(advice.refused(received.reason))
-            raise _FatalError(advice.closed(received.reason))
-        if isinstance(received, Accepted):
-            if self._phase is _Phase.HANDSHAKE:
-                self._accepted(time.monotonic())
-            return
-        if self._phase is not _Phase.CONNECTED:
-            self.feeds.before_handshake(received)
-            return
-        for given in self.feeds.handle(received, time.monotonic()):
-            self.sink(given)
-        self._flush()
 
     def _accepted(self, now: float) -> None:
         self._phase = _Phase.CONNECTED
         self._outage_logged = False
-        again = self._handshake.accepted()
-        LOG.info(
-            "%s to the Ankaios agent at %s",
-            "reconnected" if again else "connected",
-            self.settings.control_interface,
-        )
-        self._reconnects += again
+        self._reconnects += self._handshake.accepted(self._directory)
         self.feeds.accepted(now, after_swap=self._swap_seen)
         self._flush()
