@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -151,19 +153,26 @@ def _show_live(options: Options, console: Console) -> int:
     inbox = Inbox()
     view = View(settings.prefix)
     broker = settings.address
-    # SIGTERM ends the dashboard like Ctrl-C, so Live shows the cursor again.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with (
-            Feed(settings, inbox),
-            Live(console=console, auto_refresh=False, redirect_stderr=False) as live,
-        ):
-            while True:
-                batch = inbox.take(TICK, GATHER)
-                _end_if_final(batch)
-                view = apply_all(view, batch)
-                now = datetime.now().astimezone()
-                screen = build_screen(view, broker, now, console.height, chosen)
-                live.update(screen, refresh=True)
-    except KeyboardInterrupt:
-        return 0
+    # Ctrl-C and SIGTERM only set a flag: a KeyboardInterrupt raised at any bytecode
+    # can leave a lock held (right after a `with lock:` acquired it), and paho's
+    # network thread then waits on it forever while the dashboard never exits.
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    with (
+        Feed(settings, inbox),
+        Live(console=console, auto_refresh=False, redirect_stderr=False) as live,
+    ):
+        while not stopping.is_set():
+            # A signal does not cut the wait short: the loop sees it within one TICK.
+            batch = inbox.take(TICK, GATHER)
+            _end_if_final(batch)
+            view = apply_all(view, batch)
+            now = datetime.now().astimezone()
+            screen = build_screen(view, broker, now, console.height, chosen)
+            live.update(screen, refresh=True)
+    return 0
