@@ -21,8 +21,7 @@ from bridge.ankaios.fieldpaths import (
     parse_field_path,
 )
 from bridge.ankaios.protocol import StateAnswer
-from bridge.core.agents import AgentReport
-from bridge.core.inputs import Agents, Changes, Infos, Snapshot
+from bridge.core.inputs import AgentReport, Agents, Changes, Infos, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 
