@@ -13,7 +13,7 @@ from functools import partial
 from types import FrameType
 
 import bridge
-from bridge.ankaios.source import AnkaiosSource, SourceSettings
+from bridge.ankaios.source import AnkaiosSource
 from bridge.ankaios.transport import ControlInterfaceError
 from bridge.core.info import BridgeFacts
 from bridge.core.inputs import Stop
@@ -21,7 +21,7 @@ from bridge.core.mirror import Mirror
 from bridge.core.model import format_since
 from bridge.core.owner import Owner
 from bridge.mqtt.link import BrokerLink
-from bridge.settings.config import BridgeSettings, load_settings
+from bridge.settings.commands import BridgeSettings, load_settings
 from bridge.settings.options import ConfigError
 
 LOG = logging.getLogger("bridge")
@@ -52,20 +52,10 @@ def run(settings: BridgeSettings) -> int:
     facts = BridgeFacts(
         bridge.__version__, format_since(clock()), settings.mqtt.prefix, settings.mqtt.qos
     )
-    mirror = Mirror(facts, settings.agent_status_interval, settings.info_interval)
+    mirror = Mirror(facts, settings.mirror)
     owner = Owner(mirror, clock)
     link = BrokerLink(settings.mqtt, owner.put)
-    source = AnkaiosSource(
-        SourceSettings(
-            settings.control_interface,
-            handshake_timeout=settings.handshake_timeout,
-            agent_reconnect_timeout=settings.agent_reconnect_timeout,
-            resync_interval=settings.resync_interval,
-            request_timeout=settings.request_timeout,
-            probe_interval=settings.probe_interval,
-        ),
-        owner.put,
-    )
+    source = AnkaiosSource(settings.ankaios, owner.put)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         # SimpleQueue.put is safe in a signal handler (it takes no lock the

@@ -21,7 +21,7 @@ from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_SUCCESS
 from bridge.core.topics import ONLINE, bridge_topic
 from bridge.mqtt.client import SocketErrors, create_client, why
 from bridge.mqtt.version import VersionChoice, refuses_version
-from bridge.settings import tables as table
+from bridge.settings import commands
 from bridge.settings.broker import add_mqtt_arguments, mqtt_settings
 from bridge.settings.options import ConfigError, OptionParser, add_options, value
 
@@ -156,10 +156,10 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """Return 0 when the bridge is online, 1 otherwise (with one line on standard error)."""
     parser = OptionParser(prog=PROG, description=__doc__.splitlines()[0])
     add_mqtt_arguments(parser)
-    add_options(parser, table.HEALTHCHECK_OWN_OPTIONS)
+    add_options(parser, commands.HEALTHCHECK_OWN_OPTIONS)
     try:
         args = parser.parse_args(list(argv))
-        timeout = value(table.HEALTH_TIMEOUT, args, environ)
+        timeout = value(commands.HEALTH_TIMEOUT, args, environ)
         settings = mqtt_settings(args, environ, default_client_id=PROG, qos=0)
         problem = check(settings, timeout)
     except ConfigError as err:

@@ -6,25 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from bridge.settings.config import load_settings
+from bridge.settings.commands import load_settings
 from bridge.settings.options import ConfigError
 
 
 def test_defaults() -> None:
     """Without flags or environment the bridge uses the documented defaults."""
     settings = load_settings([], {}, "car7")
-    assert settings.control_interface == Path("/run/ankaios/control_interface")
+    assert settings.ankaios.control_interface == Path("/run/ankaios/control_interface")
     assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.qos) == ("localhost", 1883, 1)
     assert settings.mqtt.prefix == "ankaios"
     assert settings.mqtt.client_id == "ankaios-mqtt-bridge-car7"
     assert settings.log_level == "INFO"
     assert settings.mqtt.tls is None
     assert settings.mqtt.reconnect_max_delay == 2.0
-    assert settings.resync_interval == 60.0
+    assert settings.ankaios.resync_interval == 60.0
     # A lost agent is waited for as long as it takes; a silent server is noticed in 10 s.
-    assert settings.agent_reconnect_timeout == 0.0
-    assert (settings.request_timeout, settings.probe_interval) == (5.0, 5.0)
-    assert (settings.agent_status_interval, settings.info_interval) == (10.0, 60.0)
+    assert settings.ankaios.agent_reconnect_timeout == 0.0
+    assert (settings.ankaios.request_timeout, settings.ankaios.probe_interval) == (5.0, 5.0)
+    assert (settings.mirror.agent_status_interval, settings.mirror.info_interval) == (10.0, 60.0)
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -56,14 +56,14 @@ def test_every_environment_twin_is_read() -> None:
         "MQTT_PASSWORD": "s3cret",
     }
     settings = load_settings([], environ)
-    assert settings.control_interface == Path("/tmp/ci")
+    assert settings.ankaios.control_interface == Path("/tmp/ci")
     assert settings.mqtt.client_id == "bridge-1"
     assert settings.mqtt.qos == 0
     assert settings.log_level == "DEBUG"
-    assert (settings.resync_interval, settings.handshake_timeout) == (5.0, 1.5)
-    assert settings.agent_reconnect_timeout == 9.0
-    assert (settings.request_timeout, settings.probe_interval) == (2.0, 3.0)
-    assert (settings.agent_status_interval, settings.info_interval) == (0.0, 30.0)
+    assert (settings.ankaios.resync_interval, settings.ankaios.handshake_timeout) == (5.0, 1.5)
+    assert settings.ankaios.agent_reconnect_timeout == 9.0
+    assert (settings.ankaios.request_timeout, settings.ankaios.probe_interval) == (2.0, 3.0)
+    assert (settings.mirror.agent_status_interval, settings.mirror.info_interval) == (0.0, 30.0)
     assert settings.mqtt.reconnect_max_delay == 0.5
     assert settings.mqtt.keepalive == 5
     assert (settings.mqtt.username, settings.mqtt.password) == ("bridge", "s3cret")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from bridge.core.model import (
 from bridge.core.topics import InstanceKey, instance_topic
 from bridge.dashboard import main
 from bridge.dashboard.app import wait_for_snapshot
-from bridge.settings.broker import MqttSettings
+from bridge.settings.commands import default_settings
 from tests.support.broker import Mosquitto, free_port
 from tests.support.contract import validate_payload
 from tests.support.mqtt import Watcher, publish, wait_for
@@ -260,7 +261,13 @@ def test_snapshot_end_comes_after_10000_retained_topics(broker: Mosquitto) -> No
         key = InstanceKey(f"agent{index % 20}", f"workload-{index}", f"{index:064x}")
         messages += retained(key, "RUNNING", "RUNNING_OK", timedelta(seconds=index))
     publish_many(broker, messages)
-    settings = MqttSettings(broker.host, broker.port, f"dash-{uuid.uuid4().hex}", qos=0)
+    settings = dataclasses.replace(
+        default_settings().mqtt,
+        host=broker.host,
+        port=broker.port,
+        client_id=f"dash-{uuid.uuid4().hex}",
+        qos=0,
+    )
     view = wait_for_snapshot(settings, timeout=30)
     complete = [i for i in view.shown.instances.values() if i.state and i.status]
     assert len(complete) == 5_000

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bridge.ankaios.fieldpaths import BRIDGE_MASKS
-from bridge.settings.config import load_settings
+from bridge.settings.commands import load_settings
 from tests.support.mqtt import publish, read_retained
 from tests.support.tls import TlsMosquitto, make_pki, publish_as
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from bridge.core.inputs import (
 from bridge.core.mirror import Mirror
 from bridge.core.model import ExecutionState, InstanceStatus, encode_status, format_since
 from bridge.core.topics import InstanceKey, Publish
+from bridge.settings.commands import default_settings
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)
@@ -34,9 +36,9 @@ INFO = "ankaios/$bridge/info"
 FACTS = BridgeFacts("0.1.0", format_since(T0), "ankaios", 1)
 
 
-def new_mirror(agent_interval: float = 10.0, info_interval: float = 60.0) -> Mirror:
-    """Return a mirror for prefix `ankaios` that has seen nothing yet."""
-    return Mirror(FACTS, agent_interval, info_interval)
+def new_mirror(**intervals: float) -> Mirror:
+    """Return a mirror for prefix `ankaios` that has seen nothing yet (default settings but `intervals`)."""
+    return Mirror(FACTS, replace(default_settings().mirror, **intervals))
 
 
 def leaves(key: InstanceKey, execution: ExecutionState, at: datetime) -> list[tuple[str, bytes]]:

@@ -9,8 +9,8 @@ import pytest
 
 from bridge.core.model import STATES
 from bridge.dashboard.app import parse_options
-from bridge.settings import tables as table
-from bridge.settings.config import build_parser, load_settings
+from bridge.settings import broker, commands
+from bridge.settings.commands import build_parser, load_settings
 from bridge.settings.options import ConfigError, Option, OptionParser, add_options, value
 
 # Per option: (flag text, variable text, value of the flag, value of the variable).
@@ -63,7 +63,7 @@ REFUSED: dict[str, tuple[str, str]] = {
 
 VALUED = [
     option
-    for option in table.BRIDGE_OPTIONS
+    for option in commands.BRIDGE_OPTIONS
     if isinstance(option, Option) and option.flag is not None and not option.switch
 ]
 NUMBERS = [option for option in VALUED if isinstance(option.default, float)]
@@ -71,7 +71,7 @@ NUMBERS = [option for option in VALUED if isinstance(option.default, float)]
 
 def _parser() -> OptionParser:
     parser = OptionParser("test", None)
-    add_options(parser, table.BRIDGE_OPTIONS)
+    add_options(parser, commands.BRIDGE_OPTIONS)
     return parser
 
 
@@ -97,7 +97,9 @@ def test_flag_beats_variable_beats_default(option: Option[Any]) -> None:
     assert _value(option, [], {}) == option.default
 
 
-@pytest.mark.parametrize("option", [table.TLS, table.TLS_INSECURE], ids=lambda option: option.flag)
+@pytest.mark.parametrize(
+    "option", [broker.TLS, broker.TLS_INSECURE], ids=lambda option: option.flag
+)
 def test_switches_are_flags_with_a_strict_variable(option: Option[bool]) -> None:
     """A switch flag turns its setting on whatever the variable says; the variable alone decides otherwise."""
     assert option.flag is not None
@@ -113,7 +115,7 @@ def test_a_bad_value_names_flag_variable_and_what_is_accepted(
     flag: str, refused: tuple[str, str]
 ) -> None:
     """A refused value, by flag or by variable, is one line naming both and what is accepted."""
-    option = next(option for option in table.BRIDGE_OPTIONS if option.flag == flag)
+    option = next(option for option in commands.BRIDGE_OPTIONS if option.flag == flag)
     assert isinstance(option, Option)
     assert option.env is not None
     text, tail = refused
@@ -229,5 +231,5 @@ def test_the_bridge_parser_is_the_table() -> None:
         "-h",
         "--help",
     }
-    declared = {option.flag for option in table.BRIDGE_OPTIONS if option.flag is not None}
+    declared = {option.flag for option in commands.BRIDGE_OPTIONS if option.flag is not None}
     assert flags == declared | {"--mqtt-password"}

@@ -6,8 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from bridge.settings import tables as table
-from bridge.settings.config import build_parser
+from bridge.settings import commands
+from bridge.settings.commands import build_parser
 from bridge.settings.options import Declared
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -47,13 +47,13 @@ def declared(options: tuple[Declared, ...]) -> dict[Row, str]:
 def test_readme_lists_exactly_the_bridge_options() -> None:
     """README's bridge table lists every bridge option with its variable and default, and nothing else."""
     bridge_part = _section().split(_DASHBOARD, 1)[0]
-    assert documented(bridge_part) == declared(table.BRIDGE_OPTIONS)
+    assert documented(bridge_part) == declared(commands.BRIDGE_OPTIONS)
 
 
 def test_readme_lists_exactly_the_dashboard_options() -> None:
     """README's dashboard table lists every option of the dashboard's own, with its default, and nothing else."""
     dashboard_part = _section().split(_DASHBOARD, 1)[1]
-    assert documented(dashboard_part) == declared(table.DASHBOARD_OWN_OPTIONS)
+    assert documented(dashboard_part) == declared(commands.DASHBOARD_OWN_OPTIONS)
 
 
 def test_the_bridge_parser_accepts_exactly_the_table() -> None:
@@ -64,7 +64,7 @@ def test_the_bridge_parser_accepts_exactly_the_table() -> None:
         if action.help not in (None, argparse.SUPPRESS)
         and not isinstance(action, argparse._HelpAction)
     }
-    flagged = {option.flag: option for option in table.BRIDGE_OPTIONS if option.flag is not None}
+    flagged = {option.flag: option for option in commands.BRIDGE_OPTIONS if option.flag is not None}
     assert set(helps) == set(flagged)
     for flag, option in flagged.items():
         assert str(helps[flag]).endswith(f"({option.env}, default {option.shown_default})")
@@ -73,5 +73,5 @@ def test_the_bridge_parser_accepts_exactly_the_table() -> None:
 def test_the_password_has_a_variable_and_no_flag() -> None:
     """MQTT_PASSWORD is documented as a variable without a flag (a flag would show in ps)."""
     assert "| | `MQTT_PASSWORD` |" in _section()
-    assert (None, "MQTT_PASSWORD") in declared(table.BRIDGE_OPTIONS)
-    assert "--mqtt-password" not in {option.flag for option in table.BRIDGE_OPTIONS}
+    assert (None, "MQTT_PASSWORD") in declared(commands.BRIDGE_OPTIONS)
+    assert "--mqtt-password" not in {option.flag for option in commands.BRIDGE_OPTIONS}

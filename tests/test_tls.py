@@ -15,7 +15,7 @@ import pytest
 from bridge.mqtt.client import create_client, describe_settings
 from bridge.mqtt.link import BrokerLink
 from bridge.settings.broker import MqttSettings
-from bridge.settings.config import load_settings
+from bridge.settings.commands import load_settings
 from bridge.settings.options import ConfigError
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess

@@ -16,8 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from bridge.ankaios import advice
 from bridge.ankaios.handshake import Handshake, Overdue
@@ -33,24 +31,12 @@ from bridge.ankaios.transport import (
     check_fifos,
 )
 from bridge.core.inputs import AnkaiosLink, Input, SourceFailed
+from bridge.settings.commands import AnkaiosSettings
 
 LOG = logging.getLogger(__name__)
 # The swap of the FIFOs must be seen within 100 ms: the reader wakes this often.
 _TICK = 0.05
 _AWAY_RETRY = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSettings:
-    """Where the control interface is and how patient to be with it."""
-
-    directory: Path
-    handshake_timeout: float = 5.0
-    # 0: wait for a lost agent as long as it takes.
-    agent_reconnect_timeout: float = 0.0
-    resync_interval: float = 60.0
-    request_timeout: float = 5.0
-    probe_interval: float = 5.0
 
 
 class _Phase(enum.Enum):
@@ -66,13 +52,13 @@ class _FatalError(Exception):
 class AnkaiosSource:
     """Feeds `sink` with Snapshot, Changes, AnkaiosLink and, when all is lost, SourceFailed."""
 
-    def __init__(self, settings: SourceSettings, sink: Callable[[Input], None]) -> None:
+    def __init__(self, settings: AnkaiosSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
         self.subscription = Subscription(
             settings.resync_interval, settings.probe_interval, settings.request_timeout
         )
-        self._connection = Connection(Fifos(settings.directory))
+        self._connection = Connection(Fifos(settings.control_interface))
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
         self._phase = _Phase.AWAY
@@ -161,9 +147,9 @@ class AnkaiosSource:
             self._wait_for_agent(now)
             return
         except FifosRemovedError:
-            raise _FatalError(advice.fifos_removed(self.settings.directory)) from None
+            raise _FatalError(advice.fifos_removed(self.settings.control_interface)) from None
         except OSError as err:
-            raise _FatalError(advice.cannot_open(self.settings.directory, err)) from None
+            raise _FatalError(advice.cannot_open(self.settings.control_interface, err)) from None
         self._swap_seen = False
         try:
             self._begin_handshake(now)
@@ -174,10 +160,10 @@ class AnkaiosSource:
     def _wait_for_agent(self, now: float) -> None:
         bound = self.settings.agent_reconnect_timeout
         if bound > 0 and now - self._away_since > bound:
-            raise _FatalError(advice.agent_away(self.settings.directory, bound))
+            raise _FatalError(advice.agent_away(self.settings.control_interface, bound))
         if not self._outage_logged:
             self._outage_logged = True
-            LOG.warning("%s", advice.waiting_for_agent(self.settings.directory))
+            LOG.warning("%s", advice.waiting_for_agent(self.settings.control_interface))
         self._stopping.wait(_AWAY_RETRY)
 
     def _begin_handshake(self, now: float) -> None:
@@ -279,7 +265,7 @@ class AnkaiosSource:
         LOG.info(
             "%s to the Ankaios agent at %s",
             "reconnected" if self._handshake.ever_accepted else "connected",
-            self.settings.directory,
+            self.settings.control_interface,
         )
         self._reconnects += self._handshake.ever_accepted
         self._handshake.ever_accepted = True

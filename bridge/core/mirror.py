@@ -42,6 +42,7 @@ from bridge.core.topics import (
     parse_instance_topic,
 )
 from bridge.mqtt.version import MQTT5, MQTT311
+from bridge.settings.commands import MirrorSettings
 
 LOG = logging.getLogger(__name__)
 _MAX_LOGGED = 1000
@@ -50,13 +51,11 @@ _MAX_LOGGED = 1000
 class Mirror:
     """The bridge's decisions: `handle(input, now)` returns the publishes to make, in order."""
 
-    def __init__(
-        self, facts: BridgeFacts, agent_interval: float = 10.0, info_interval: float = 60.0
-    ) -> None:
+    def __init__(self, facts: BridgeFacts, settings: MirrorSettings) -> None:
         prefix = facts.prefix
         self.prefix = prefix
         self.instances = InstanceMirror(prefix)
-        self.agents = AgentMirror(prefix, agent_interval)
+        self.agents = AgentMirror(prefix, settings.agent_status_interval)
         self.retained: dict[str, bytes] = {}
         self.synced = False
         self.counters = Counters()
@@ -65,7 +64,7 @@ class Mirror:
         self._ankaios = ANKAIOS_DISCONNECTED
         self._ankaios_topic = bridge_topic(prefix, "ankaios")
         self._bridge_root = bridge_topic(prefix, "")
-        self._info = InfoTopic(facts, info_interval)
+        self._info = InfoTopic(facts, settings.info_interval)
         self._logged_foreign: set[str] = set()
         self._version = MQTT5
         self._lacks: tuple[str, ...] = ()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -20,14 +22,14 @@ from bridge.dashboard.screen import build_screen
 from bridge.dashboard.selection import Selection
 from bridge.dashboard.tree import View
 from bridge.dashboard.view import apply_all
-from bridge.settings import tables as table
+from bridge.settings import commands
 from bridge.settings.broker import MqttSettings, add_mqtt_arguments, mqtt_settings
-from bridge.settings.options import ConfigError, OptionParser, add_options, value, values
+from bridge.settings.options import ConfigError, OptionParser, add_options, build
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-PROG = table.DASHBOARD_PROG
+PROG = commands.DASHBOARD_PROG
 # Wide enough that no instance line is ever cut when the output goes to a file or pipe.
 PIPE_WIDTH = 4096
 TICK = 1.0  # the SINCE column counts seconds
@@ -48,10 +50,10 @@ class Options:
     once: bool
     timeout: float
     # "text" or "json".
-    format: str = table.FORMAT.default
+    format: str
     # Empty: every agent, every execution state (names upper-case).
-    agents: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()
+    agents: tuple[str, ...]
+    states: tuple[str, ...]
 
 
 def selection(options: Options) -> Selection:
@@ -64,17 +66,11 @@ def parse_options(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     # The bridge's parser: abbreviated flags are refused here too.
     parser = OptionParser(PROG, "Show the Ankaios workload states held by the broker.")
     add_mqtt_arguments(parser, client_id=f"{PROG}-<random hex>")
-    add_options(parser, table.DASHBOARD_OWN_OPTIONS)
+    add_options(parser, commands.DASHBOARD_OWN_OPTIONS)
     args = parser.parse_args(list(argv))
     client_id = f"{PROG}-{secrets.token_hex(4)}"
-    return Options(
-        mqtt=mqtt_settings(args, environ, default_client_id=client_id, qos=0),
-        once=value(table.ONCE, args, environ),
-        timeout=value(table.TIMEOUT, args, environ),
-        format=value(table.FORMAT, args, environ),
-        agents=values(table.AGENTS, args),
-        states=values(table.STATES_SHOWN, args),
-    )
+    mqtt = mqtt_settings(args, environ, default_client_id=client_id, qos=0)
+    return build(Options, commands.DASHBOARD_OWN_OPTIONS, args, environ, mqtt=mqtt)
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
@@ -157,19 +153,26 @@ def _show_live(options: Options, console: Console) -> int:
     inbox = Inbox()
     view = View(settings.prefix)
     broker = settings.address
-    # SIGTERM ends the dashboard like Ctrl-C, so Live shows the cursor again.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with (
-            Feed(settings, inbox),
-            Live(console=console, auto_refresh=False, redirect_stderr=False) as live,
-        ):
-            while True:
-                batch = inbox.take(TICK, GATHER)
-                _end_if_final(batch)
-                view = apply_all(view, batch)
-                now = datetime.now().astimezone()
-                screen = build_screen(view, broker, now, console.height, chosen)
-                live.update(screen, refresh=True)
-    except KeyboardInterrupt:
-        return 0
+    # Ctrl-C and SIGTERM only set a flag: a KeyboardInterrupt raised at any bytecode
+    # can leave a lock held (right after a `with lock:` acquired it), and paho's
+    # network thread then waits on it forever while the dashboard never exits.
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    with (
+        Feed(settings, inbox),
+        Live(console=console, auto_refresh=False, redirect_stderr=False) as live,
+    ):
+        while not stopping.is_set():
+            # A signal does not cut the wait short: the loop sees it within one TICK.
+            batch = inbox.take(TICK, GATHER)
+            _end_if_final(batch)
+            view = apply_all(view, batch)
+            now = datetime.now().astimezone()
+            screen = build_screen(view, broker, now, console.height, chosen)
+            live.update(screen, refresh=True)
+    return 0

@@ -12,7 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.mqtt.version import MQTT5
-from bridge.settings import tables as table
+from bridge.settings import broker
 from bridge.settings.broker import MqttSettings, TlsSettings
 from bridge.settings.options import ConfigError
 
@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 LOG = logging.getLogger(__name__)
-_CA_FILE = table.CA_FILE.names
-_CERT_FILE = table.CERT_FILE.names
-_KEY_FILE = table.KEY_FILE.names
-_PASSWORD_FILE = table.PASSWORD_FILE.names
+_CA_FILE = broker.CA_FILE.names
+_CERT_FILE = broker.CERT_FILE.names
+_KEY_FILE = broker.KEY_FILE.names
+_PASSWORD_FILE = broker.PASSWORD_FILE.names
 
 
 @dataclass(frozen=True, slots=True)

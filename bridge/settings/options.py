@@ -1,19 +1,20 @@
-"""Options declared once: flag, environment variable, default, parser and help (pure).
+"""Options declared once: flag, variable, default, parser, help; settings built from them (pure).
 
-An option table drives argparse, the environment lookup, the defaults and the help
-texts; `tests/test_readme.py` checks README's tables against the same tables.
+An option table drives argparse, the environment lookup, the defaults, the help texts
+and the settings (`build`, by field name); `tests/test_readme.py` checks README against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -35,8 +36,7 @@ class Option(Generic[T]):
 
     # None: environment only (a password flag would show in ps).
     flag: str | None
-    # None: flag only.
-    env: str | None
+    env: str | None  # None: flag only
     default: T
     parse: Callable[[str], T]
     help: str
@@ -45,11 +45,18 @@ class Option(Generic[T]):
     # A flag without a value that switches the setting on (`--mqtt-tls`).
     switch: bool = False
     metavar: str | None = None
+    # The settings field it fills, when not the flag's (or the variable's) name.
+    setting: str | None = None
 
     @property
     def names(self) -> str:
         """Return how messages name the option: `--flag / ENV`."""
         return " / ".join(name for name in (self.flag, self.env) if name is not None)
+
+    @property
+    def dest(self) -> str:
+        """Return the settings field the option fills: the flag's name, else the variable's."""
+        return self.setting or _dest(self.flag or str(self.env))
 
     @property
     def shown_default(self) -> str:
@@ -64,21 +71,18 @@ class Repeated:
     flag: str
     parse: Callable[[str], str]
     help: str
-    shown: str
+    shown_default: str
     metavar: str
+    # The settings field it fills.
+    dest: str
 
-    # Flag only; declared so that tables can name any option's variable alike.
+    # Flag only: tables name any option's variable alike.
     env: ClassVar[None] = None
 
     @property
     def names(self) -> str:
         """Return how messages name the option."""
         return self.flag
-
-    @property
-    def shown_default(self) -> str:
-        """Return the default as help texts and README state it."""
-        return self.shown
 
 
 Declared = Option[Any] | Repeated
@@ -143,10 +147,30 @@ def value(option: Option[T], args: argparse.Namespace, environ: Mapping[str, str
     return _parsed(option.names, option.parse, given)
 
 
-def values(option: Repeated, args: argparse.Namespace) -> tuple[str, ...]:
-    """Return every value the repeated flag was given, in order, each once."""
-    texts: list[str] = getattr(args, _dest(option.flag)) or []
-    return tuple(dict.fromkeys(_parsed(option.names, option.parse, text) for text in texts))
+def build(
+    settings: Callable[..., S],
+    table: Sequence[Declared],
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    **given: object,
+) -> S:
+    """Return `settings` (a dataclass) with each field the table option of that name gives.
+
+    Fields in `given` are filled by the caller (settings made of other settings).
+    """
+    by_dest = {option.dest: option for option in table}
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        if field.name in given:
+            continue
+        option = by_dest[field.name]
+        if isinstance(option, Repeated):
+            # Every value the flag was given, in order, each once.
+            texts: list[str] = getattr(args, _dest(option.flag)) or []
+            parsed = (_parsed(option.names, option.parse, text) for text in texts)
+            given[field.name] = tuple(dict.fromkeys(parsed))
+        else:
+            given[field.name] = value(option, args, environ)
+    return settings(**given)
 
 
 def _parsed(names: str, parse: Callable[[str], T], given: str) -> T:
@@ -157,8 +181,8 @@ def _parsed(names: str, parse: Callable[[str], T], given: str) -> T:
         raise ConfigError(msg) from None
 
 
-def _dest(flag: str) -> str:
-    return flag.removeprefix("--").replace("-", "_")
+def _dest(name: str) -> str:
+    return name.removeprefix("--").replace("-", "_").lower()
 
 
 def _invalid(accepted: str) -> RejectedError:
@@ -224,13 +248,3 @@ def boolean(text: str) -> bool:
     if lowered in _FALSE:
         return False
     raise _invalid(f"one of {', '.join(_TRUE + _FALSE[:-1])}")
-
-
-def text(given: str) -> str:
-    """Return the text as given."""
-    return given
-
-
-def path(given: str) -> Path:
-    """Return the text as a path."""
-    return Path(given)

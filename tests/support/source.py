@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from types import TracebackType
 
-from bridge.ankaios.source import AnkaiosSource, SourceSettings
+from bridge.ankaios.source import AnkaiosSource
 from bridge.core.inputs import Changes, Snapshot, SourceFailed
+from bridge.settings.commands import default_settings
 from tests.support.mqtt import wait_for
 
 
@@ -21,7 +23,10 @@ class Collector:
         self.held = False
         self._hold = hold
         self._lock = threading.Lock()
-        self.source = AnkaiosSource(SourceSettings(directory, **settings), self._sink)
+        given = dataclasses.replace(
+            default_settings().ankaios, control_interface=directory, **settings
+        )
+        self.source = AnkaiosSource(given, self._sink)
 
     def _sink(self, item: object) -> None:
         with self._lock:

@@ -1,131 +1,43 @@
-"""The option tables of the bridge and the dashboard: every setting declared once (pure)."""
+"""The bridge's, the dashboard's and the health check's own options, and the bridge's settings.
+
+Each option is declared once here; the settings are built from the declarations
+by field name (bridge.settings.options.build), so a new option is one declaration
+and one field beside it (pure).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.core.model import STATES, UNKNOWN
-from bridge.core.topics import DEFAULT_PREFIX, validate_prefix
-from bridge.mqtt.version import AUTO, CHOICES
+from bridge.settings.broker import BROKER_OPTIONS, MqttSettings, add_mqtt_arguments, mqtt_settings
 from bridge.settings.options import (
     Declared,
     Option,
-    RejectedError,
+    OptionParser,
     Repeated,
+    add_options,
     boolean,
-    integer,
+    build,
     number,
     one_of,
-    path,
-    text,
+    value,
 )
 
 BRIDGE_PROG = "ankaios-mqtt-bridge"
 DASHBOARD_PROG = "ankaios-mqtt-dashboard"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-PLAIN_PORT = 1883
-TLS_PORT = 8883
 # What `--state` accepts: every execution state, and UNKNOWN for a state a newer Ankaios added.
 STATE_NAMES = (*STATES, UNKNOWN)
-
-
-def _prefix(given: str) -> str:
-    problem = validate_prefix(given)
-    if problem is not None:
-        raise RejectedError(problem)
-    return given
-
-
-# Shared by the bridge, the dashboard and the health check.
-HOST = Option("--mqtt-host", "MQTT_HOST", "localhost", text, "broker host name")
-PORT = Option(
-    "--mqtt-port",
-    "MQTT_PORT",
-    PLAIN_PORT,
-    integer(1, 65535),
-    "broker port",
-    shown=f"{PLAIN_PORT}, {TLS_PORT} with TLS",
-)
-# The default depends on the command: each passes its own to mqtt_settings, and the
-# dashboard shows its own with add_mqtt_arguments.
-CLIENT_ID: Option[str | None] = Option(
-    "--mqtt-client-id",
-    "MQTT_CLIENT_ID",
-    None,
-    text,
-    "MQTT client id",
-    shown=f"{BRIDGE_PROG}-<hostname>",
-)
-PREFIX = Option("--topic-prefix", "MQTT_TOPIC_PREFIX", DEFAULT_PREFIX, _prefix, "topic prefix")
-TLS = Option("--mqtt-tls", "MQTT_TLS", False, boolean, "use TLS", switch=True)  # noqa: FBT003
-CA_FILE: Option[Path | None] = Option(
-    "--mqtt-ca-file", "MQTT_CA_FILE", None, path, "CA bundle; implies TLS", shown="system CAs"
-)
-CERT_FILE: Option[Path | None] = Option(
-    "--mqtt-cert-file", "MQTT_CERT_FILE", None, path, "client certificate for mutual TLS"
-)
-KEY_FILE: Option[Path | None] = Option(
-    "--mqtt-key-file", "MQTT_KEY_FILE", None, path, "client key for mutual TLS"
-)
-TLS_INSECURE = Option(
-    "--mqtt-tls-insecure",
-    "MQTT_TLS_INSECURE",
-    False,  # noqa: FBT003
-    boolean,
-    "skip the hostname check; implies TLS; for tests only",
-    switch=True,
-)
-USERNAME: Option[str | None] = Option("--mqtt-username", "MQTT_USERNAME", None, text, "user name")
-PASSWORD_FILE: Option[Path | None] = Option(
-    "--mqtt-password-file",
-    "MQTT_PASSWORD_FILE",
-    None,
-    path,
-    "file holding the password; wins over MQTT_PASSWORD",
-)
-# No flag: it would show in `ps`.
-PASSWORD: Option[str | None] = Option(None, "MQTT_PASSWORD", None, text, "the password")
-KEEPALIVE = Option(
-    "--mqtt-keepalive", "MQTT_KEEPALIVE", 60, integer(1), "MQTT keepalive in seconds"
-)
-RECONNECT_MAX_DELAY = Option(
-    "--mqtt-reconnect-max-delay",
-    "MQTT_RECONNECT_MAX_DELAY",
-    2.0,
-    number(0.1),
-    "cap of the reconnect backoff in seconds",
-)
-PROTOCOL = Option(
-    "--mqtt-protocol",
-    "MQTT_PROTOCOL",
-    AUTO,
-    one_of({name: name for name in CHOICES}),
-    "MQTT version: auto (5, then 3.1.1 when the broker refuses 5), 5 or 3.1.1",
-)
-BROKER_OPTIONS: tuple[Declared, ...] = (
-    HOST,
-    PORT,
-    CLIENT_ID,
-    PREFIX,
-    TLS,
-    CA_FILE,
-    CERT_FILE,
-    KEY_FILE,
-    TLS_INSECURE,
-    USERNAME,
-    PASSWORD_FILE,
-    PASSWORD,
-    KEEPALIVE,
-    RECONNECT_MAX_DELAY,
-    PROTOCOL,
-)
 
 # The bridge's own.
 CONTROL_INTERFACE = Option(
     "--control-interface",
     "ANKAIOS_CONTROL_INTERFACE_PATH",
     Path("/run/ankaios/control_interface"),
-    path,
+    Path,
     "directory holding the control interface FIFOs",
 )
 QOS = Option(
@@ -227,17 +139,22 @@ FORMAT = Option(
     "output format, text or json",
 )
 AGENTS = Repeated(
-    "--agent", text, "show only the instances of this agent", shown="all agents", metavar="NAME"
+    "--agent",
+    str,
+    "show only the instances of this agent",
+    shown_default="all agents",
+    metavar="NAME",
+    dest="agents",
 )
 STATES_SHOWN = Repeated(
     "--state",
     one_of({name: name for name in STATE_NAMES}),
     "show only the instances in this execution state, e.g. FAILED (any case)",
-    shown="all states",
+    shown_default="all states",
     metavar="STATE",
+    dest="states",
 )
 DASHBOARD_OWN_OPTIONS: tuple[Declared, ...] = (ONCE, TIMEOUT, FORMAT, AGENTS, STATES_SHOWN)
-DASHBOARD_OPTIONS = (*BROKER_OPTIONS, *DASHBOARD_OWN_OPTIONS)
 
 # The container health check's own (besides the broker options).
 HEALTH_TIMEOUT = Option(
@@ -248,3 +165,64 @@ HEALTH_TIMEOUT = Option(
     "seconds to wait for the broker and the bridge's status",
 )
 HEALTHCHECK_OWN_OPTIONS: tuple[Declared, ...] = (HEALTH_TIMEOUT,)
+
+
+@dataclass(frozen=True, slots=True)
+class AnkaiosSettings:
+    """Where the control interface is and how patient to be with it."""
+
+    control_interface: Path
+    handshake_timeout: float
+    # 0: wait for a lost agent as long as it takes.
+    agent_reconnect_timeout: float
+    resync_interval: float
+    request_timeout: float
+    probe_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSettings:
+    """How often the mirror may republish what changes all the time (0: every change)."""
+
+    agent_status_interval: float
+    info_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """Everything the bridge needs, validated."""
+
+    mqtt: MqttSettings
+    ankaios: AnkaiosSettings
+    mirror: MirrorSettings
+    log_level: str
+
+
+def build_parser() -> OptionParser:
+    """Return the bridge's command-line parser; each help text names the environment twin."""
+    parser = OptionParser(prog=BRIDGE_PROG, description="Configuration of the bridge.")
+    add_mqtt_arguments(parser)
+    add_options(parser, BRIDGE_OWN_OPTIONS)
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str], environ: Mapping[str, str], hostname: str = "localhost"
+) -> BridgeSettings:
+    """Return the bridge's settings: flag beats environment beats default."""
+    args = build_parser().parse_args(list(argv))
+    qos = value(QOS, args, environ)
+    own = (args, environ)
+    return build(
+        BridgeSettings,
+        BRIDGE_OWN_OPTIONS,
+        *own,
+        mqtt=mqtt_settings(args, environ, f"{BRIDGE_PROG}-{hostname}", qos),
+        ankaios=build(AnkaiosSettings, BRIDGE_OWN_OPTIONS, *own),
+        mirror=build(MirrorSettings, BRIDGE_OWN_OPTIONS, *own),
+    )
+
+
+def default_settings() -> BridgeSettings:
+    """Return the bridge's settings when nothing is given (tests replace single fields)."""
+    return load_settings([], {})
