@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from benchmarks import workload
 from benchmarks.procfs import cpu_seconds
 from benchmarks.report import Row, spread
-from bridge.core.reconcile import ONLINE
+from bridge.core.topics import ONLINE
 from tests.support.broker import Mosquitto
 
 SIZES = (1_000, 10_000)

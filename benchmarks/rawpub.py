@@ -28,8 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from benchmarks import workload
 from benchmarks.procfs import peak_rss_kib
-from bridge.core.reconcile import ONLINE
-from bridge.core.topics import DEFAULT_PREFIX, bridge_topic
+from bridge.core.topics import DEFAULT_PREFIX, ONLINE, bridge_topic
 from bridge.mqtt.version import MQTT5, MQTT311
 
 _CONNECT_TIMEOUT = 10.0

@@ -8,12 +8,13 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 
 import bridge
 from bridge.ankaios.reader import AnkaiosReader
 from bridge.ankaios.transport import ControlInterfaceError
-from bridge.core.clock import utc_now
 from bridge.core.info import BridgeFacts
 from bridge.core.inputs import Stop
 from bridge.core.mirror import Mirror
@@ -47,11 +48,12 @@ def run(settings: BridgeSettings) -> int:
     the broker link's callbacks, the control-interface reader and the signal
     handlers feed.
     """
+    clock = partial(datetime.now, UTC)
     facts = BridgeFacts(
-        bridge.__version__, format_since(utc_now()), settings.mqtt.prefix, settings.mqtt.qos
+        bridge.__version__, format_since(clock()), settings.mqtt.prefix, settings.mqtt.qos
     )
-    mirror = Mirror(facts, settings.mirror.agent_status_interval, settings.mirror.info_interval)
-    owner = Owner(mirror, utc_now)
+    mirror = Mirror(facts, settings.mirror)
+    owner = Owner(mirror, clock)
     link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosReader(settings.ankaios, owner.put)
 
@@ -70,16 +72,25 @@ def run(settings: BridgeSettings) -> int:
         source.start()
     except ControlInterfaceError as err:
         LOG.error("%s", err)  # noqa: TRY400 - an operator's mistake, not a crash
-        link.stop(connect_wait=_FATAL_CONNECT_WAIT)
+        _part(owner, link, fatal=True)
         return EXIT_FAILURE
     failure = owner.run(link)
     source.stop()
-    link.stop(connect_wait=_FATAL_CONNECT_WAIT if failure is not None else 0.0)
+    _part(owner, link, fatal=failure is not None)
     if failure is not None:
         LOG.error("%s", failure)
         return EXIT_FAILURE
     LOG.info("stopped; published 'offline'")
     return EXIT_OK
+
+
+def _part(owner: Owner, link: BrokerLink, *, fatal: bool) -> None:
+    """Say `$bridge/ankaios` disconnected (the mirror's word), then `offline` (the link's)."""
+    if fatal:
+        # A bridge that must give up still leaves both behind on a broker that is slow to come.
+        link.wait_connected(_FATAL_CONNECT_WAIT)
+    owner.farewell(link)
+    link.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

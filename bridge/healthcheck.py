@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTT_ERR_CONN_LOST, MQTT_ERR_SUCCESS
 
-from bridge.core.reconcile import ONLINE
-from bridge.core.topics import bridge_topic
+from bridge.core.topics import ONLINE, bridge_topic
 from bridge.mqtt.client import SocketErrors, create_client, why
 from bridge.mqtt.version import VersionChoice, refuses_version
 from bridge.settings import commands

@@ -137,16 +137,25 @@ def test_instances_removed_while_down_are_cleared_at_start(
 
 
 def test_sigterm_publishes_offline_and_exits_zero(sim: AgentSimulator, broker: Mosquitto) -> None:
-    """SIGTERM leaves `offline` retained on the bridge status and ends the process with 0 within 2 s."""
+    """SIGTERM leaves `disconnected` then `offline` retained, in that order, and ends the process with 0 within 2 s."""
     with (
         BridgeProcess(sim.directory, broker.port) as bridge,
         Watcher(broker.host, broker.port) as watcher,
     ):
-        watcher.wait_tree(matches({}))
+        watcher.wait_tree(matches({}, ankaios="connected"))
         started = time.monotonic()
         assert bridge.signal(signal.SIGTERM) == 0
         assert time.monotonic() - started < 2
-        watcher.wait_tree(matches({}, bridge="offline"), 1)
+        watcher.wait_tree(matches({}, bridge="offline", ankaios="disconnected"), 1)
+        said = [
+            (topic, payload)
+            for topic, payload, _ in watcher.messages
+            if topic in ("ankaios/$bridge/status", "ankaios/$bridge/ankaios")
+        ]
+    assert said[-2:] == [
+        ("ankaios/$bridge/ankaios", b"disconnected"),
+        ("ankaios/$bridge/status", b"offline"),
+    ]
 
 
 def test_event_without_the_instance_state_leads_to_a_fresh_read(

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.core.topics import InstanceKey
+from bridge.core.model import DecodedStatus
+from bridge.core.topics import INSTANCE_LEAVES, InstanceKey, LeafCodec
 from bridge.dashboard.events import Connected, Disconnected, Event, Received, SnapshotEnd
-from bridge.dashboard.payloads import AgentStatus, Status
+from bridge.dashboard.payloads import AgentStatus
 from bridge.dashboard.tree import Instance, View, stale_reason
 from bridge.dashboard.view import apply, apply_all
 
@@ -62,7 +63,7 @@ def test_snapshot_becomes_visible_only_when_it_is_complete() -> None:
     loading = apply_all(View("ankaios"), [Connected(T0), msg(STATE_TOPIC, b"RUNNING")])
     assert loading.shown.instances == {}
     done = apply(loading, SnapshotEnd(at(1)))
-    assert done.shown.instances == {KEY: Instance(state="RUNNING")}
+    assert done.shown.instances == {KEY: Instance({"state": "RUNNING"})}
     assert done.loading is None
 
 
@@ -70,7 +71,9 @@ def test_status_and_state_fill_one_instance() -> None:
     """The `state` and `status` topics of one instance end up in one record."""
     view = healthy()
     since = datetime(2026, 11, 28, 2, 11, 18, 123000, tzinfo=UTC)
-    expected = Instance("RUNNING", Status("RUNNING", "RUNNING_OK", since))
+    expected = Instance(
+        {"state": "RUNNING", "status": DecodedStatus("RUNNING", "RUNNING_OK", since)}
+    )
     assert view.shown.instances == {KEY: expected}
     assert view.shown.bridge == "online"
 
@@ -87,7 +90,9 @@ def test_clearing_both_topics_removes_the_instance() -> None:
 def test_unscheduled_instance_has_an_empty_agent() -> None:
     """`ankaios//<workload>/<id>/state` is an instance without an agent, not garbage."""
     view = snapshot(msg(f"ankaios//orphan/{ID}/state", b"NOT_SCHEDULED"))
-    assert view.shown.instances == {InstanceKey("", "orphan", ID): Instance("NOT_SCHEDULED")}
+    assert view.shown.instances == {
+        InstanceKey("", "orphan", ID): Instance({"state": "NOT_SCHEDULED"})
+    }
 
 
 GARBAGE = {
@@ -279,10 +284,10 @@ def test_additional_info_is_kept_and_missing_means_none() -> None:
     """The status' `additionalInfo` is kept as sent; an older bridge's status has none."""
     with_info = STATUS.replace(b'"since"', b'"additionalInfo":"exec failed: \\u00e9\\n","since"')
     view = snapshot(msg(STATUS_TOPIC, with_info))
-    assert view.shown.instances[KEY].status == Status(
+    assert view.shown.instances[KEY].status == DecodedStatus(
         "RUNNING", "RUNNING_OK", T0, "exec failed: \u00e9\n"
     )
-    assert healthy().shown.instances[KEY].status == Status("RUNNING", "RUNNING_OK", T0, "")
+    assert healthy().shown.instances[KEY].status == DecodedStatus("RUNNING", "RUNNING_OK", T0, "")
 
 
 def test_the_bridge_info_document_is_kept_and_cleared() -> None:
@@ -290,3 +295,23 @@ def test_the_bridge_info_document_is_kept_and_cleared() -> None:
     view = snapshot(msg("ankaios/$bridge/info", b'{"version":"0.2.0","counters":{"events":3}}'))
     assert view.shown.info == {"version": "0.2.0", "counters": {"events": 3}}
     assert apply(view, msg("ankaios/$bridge/info", b"", retained=False)).shown.info is None
+
+
+def test_a_leaf_added_to_the_table_is_read_by_its_own_decoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new leaf of the contract is decoded through the table and kept, never read as a status; its garbage is ignored."""
+
+    def decode(payload: bytes) -> int | None:
+        return int(payload) if payload.isdigit() else None
+
+    monkeypatch.setitem(INSTANCE_LEAVES, "restarts", LeafCodec(lambda _: b"", decode))
+    topic = f"ankaios/hpc1/nginx/{ID}/restarts"
+    view = apply(healthy(), msg(topic, b"3", 1, retained=False))
+    assert view.shown.instances[KEY].leaves["restarts"] == 3
+    assert view.shown.instances[KEY].state == "RUNNING"
+    assert view.shown.ignored == 0
+    view = apply(view, msg(topic, b"three", 2, retained=False))
+    assert (view.shown.instances[KEY].leaves["restarts"], view.shown.ignored) == (3, 1)
+    view = apply(view, msg(topic, b"", 3, retained=False))
+    assert "restarts" not in view.shown.instances[KEY].leaves

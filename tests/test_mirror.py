@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +21,8 @@ from bridge.core.inputs import (
 )
 from bridge.core.mirror import Mirror
 from bridge.core.model import ExecutionState, InstanceStatus, encode_status, format_since
-from bridge.core.topics import InstanceKey
+from bridge.core.topics import InstanceKey, Publish
+from bridge.settings.commands import default_settings
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)
@@ -34,9 +36,9 @@ INFO = "ankaios/$bridge/info"
 FACTS = BridgeFacts("0.1.0", format_since(T0), "ankaios", 1)
 
 
-def new_mirror(agent_interval: float = 10.0, info_interval: float = 60.0) -> Mirror:
-    """Return a mirror for prefix `ankaios` that has seen nothing yet."""
-    return Mirror(FACTS, agent_interval, info_interval)
+def new_mirror(**intervals: float) -> Mirror:
+    """Return a mirror for prefix `ankaios` that has seen nothing yet (default settings but `intervals`)."""
+    return Mirror(FACTS, replace(default_settings().mirror, **intervals))
 
 
 def leaves(key: InstanceKey, execution: ExecutionState, at: datetime) -> list[tuple[str, bytes]]:
@@ -82,14 +84,11 @@ def test_before_the_first_snapshot_only_the_link_state_is_said() -> None:
     assert feed(new_mirror(), *synced()) == [(LINK, b"disconnected")]
 
 
-def test_first_snapshot_after_sync_publishes_everything_then_online() -> None:
-    """The first snapshot on a synced, empty broker gives every instance, the link state and online."""
+def test_first_snapshot_after_sync_publishes_every_instance() -> None:
+    """The first snapshot on a synced, empty broker gives every instance, then the link state follows."""
     mirror = new_mirror()
     feed(mirror, *synced())
-    assert feed(mirror, Snapshot({NGINX: RUNNING})) == [
-        *leaves(NGINX, RUNNING, T0),
-        (STATUS, b"online"),
-    ]
+    assert feed(mirror, Snapshot({NGINX: RUNNING})) == leaves(NGINX, RUNNING, T0)
     assert feed(mirror, AnkaiosLink(connected=True)) == [(LINK, b"connected")]
 
 
@@ -131,10 +130,7 @@ def test_a_retained_since_of_the_same_state_is_adopted() -> None:
     mirror = new_mirror()
     earlier = T0 - timedelta(days=2)
     feed(mirror, Snapshot({NGINX: RUNNING}), now=T0)
-    assert feed(mirror, *synced(1, *leaves(NGINX, RUNNING, earlier))) == [
-        (LINK, b"disconnected"),
-        (STATUS, b"online"),
-    ]
+    assert feed(mirror, *synced(1, *leaves(NGINX, RUNNING, earlier))) == [(LINK, b"disconnected")]
     assert feed(mirror, Changes({NGINX: RUNNING}, frozenset()), now=T1) == []
 
 
@@ -149,12 +145,11 @@ def test_foreign_topics_are_left_alone() -> None:
     assert feed(mirror, *synced(2, ("ankaios/junk", b"x"))) == [
         *leaves(NGINX, RUNNING, T0),
         (LINK, b"connected"),
-        (STATUS, b"online"),
     ]
 
 
 def test_foreign_writes_to_the_bridge_topics_are_corrected() -> None:
-    """A late will, a wrong link state and a wrong instance state are set right at once."""
+    """A wrong link state and a wrong instance state are set right at once; a late will is the broker link's to answer."""
     mirror = running_bridge()
     state_topic = leaves(NGINX, RUNNING, T0)[0][0]
     assert feed(
@@ -163,7 +158,7 @@ def test_foreign_writes_to_the_bridge_topics_are_corrected() -> None:
         BrokerMessage(LINK, b"disconnected", retain=True),
         BrokerMessage(state_topic, b"FAILED", retain=True),
         BrokerMessage(state_topic, b"FAILED", retain=False),
-    ) == [(STATUS, b"online"), (LINK, b"connected"), (state_topic, b"RUNNING")]
+    ) == [(LINK, b"connected"), (state_topic, b"RUNNING")]
 
 
 def test_ghost_instances_are_cleared() -> None:
@@ -176,7 +171,6 @@ def test_ghost_instances_are_cleared() -> None:
         *leaves(NGINX, RUNNING, T0),
         *cleared(RADIO),
         (LINK, b"connected"),
-        (STATUS, b"online"),
     ]
 
 
@@ -186,7 +180,7 @@ def test_ghost_instances_are_cleared() -> None:
         pytest.param(True, [], id="broker kept everything"),
         pytest.param(
             False,
-            [*leaves(NGINX, RUNNING, T0), (LINK, b"connected"), (STATUS, b"online")],
+            [*leaves(NGINX, RUNNING, T0), (LINK, b"connected")],
             id="broker kept nothing",
         ),
     ],
@@ -204,11 +198,7 @@ def test_nothing_is_published_after_a_failed_send_until_the_next_sync() -> None:
     """A publish that could not be handed to the broker stops publishing until the next connect."""
     mirror = running_bridge()
     assert feed(mirror, SendFailed(), Changes({NGINX: FAILED}, frozenset())) == []
-    assert feed(mirror, *synced(2)) == [
-        *leaves(NGINX, FAILED, T0),
-        (LINK, b"connected"),
-        (STATUS, b"online"),
-    ]
+    assert feed(mirror, *synced(2)) == [*leaves(NGINX, FAILED, T0), (LINK, b"connected")]
 
 
 def test_the_ankaios_link_state_follows_the_source() -> None:
@@ -219,7 +209,28 @@ def test_the_ankaios_link_state_follows_the_source() -> None:
     ]
     feed(mirror, BrokerDisconnected())
     assert feed(mirror, AnkaiosLink(connected=True)) == []
-    assert feed(mirror, *synced(2, (LINK, b"disconnected")))[-2:] == [
-        (LINK, b"connected"),
-        (STATUS, b"online"),
-    ]
+    assert feed(mirror, *synced(2, (LINK, b"disconnected")))[-1:] == [(LINK, b"connected")]
+
+
+def test_the_farewell_says_the_ankaios_link_is_gone() -> None:
+    """At a stop the mirror's last word is `$bridge/ankaios` disconnected, whatever it said before."""
+    assert running_bridge().farewell() == [Publish(LINK, b"disconnected")]
+    assert new_mirror().farewell() == [Publish(LINK, b"disconnected")]
+
+
+def test_the_mirror_never_writes_the_bridge_status() -> None:
+    """`$bridge/status` is the broker link's: no input makes the mirror publish it."""
+    mirror = new_mirror()
+    published = feed(
+        mirror,
+        *synced(),
+        Snapshot({NGINX: RUNNING}),
+        AnkaiosLink(connected=True),
+        BrokerMessage(STATUS, b"offline", retain=True),
+        BrokerMessage(STATUS, b"", retain=False),
+        BrokerDisconnected(),
+        *synced(2),
+        info=True,
+    )
+    assert published
+    assert STATUS not in [topic for topic, _ in published]

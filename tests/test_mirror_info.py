@@ -38,9 +38,9 @@ def infos(published: list[tuple[str, bytes]]) -> list[dict[str, object]]:
     return [json.loads(payload) for topic, payload in published if topic == INFO]
 
 
-def running(info_interval: float = 60.0) -> Mirror:
+def running(**intervals: float) -> Mirror:
     """Return a synced mirror with nginx running, masks granted and a live link."""
-    mirror = new_mirror(info_interval=info_interval)
+    mirror = new_mirror(**intervals)
     feed(mirror, *synced(), Snapshot({NGINX: RUNNING}), Granted(MASKS), AnkaiosLink(connected=True))
     return mirror
 

@@ -9,8 +9,7 @@ import pytest
 from bridge.ankaios.feeds import FEEDS, Feeds, StatesFeed
 from bridge.ankaios.fieldpaths import AGENTS_MASK, INFO_MASK, STATE_MASK, SUBSTATE_MASK
 from bridge.ankaios.protocol import ErrorAnswer, StateAnswer
-from bridge.core.agents import AgentReport
-from bridge.core.inputs import Agents, Changes, Granted, Infos, Snapshot
+from bridge.core.inputs import AgentReport, Agents, Changes, Granted, Infos, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 from tests.test_subscription import coordinator, taken

@@ -22,8 +22,7 @@ from bridge.ankaios.protocol import (
     cancel_frame,
 )
 from bridge.ankaios.requests import Answer
-from bridge.core.agents import AgentReport
-from bridge.core.inputs import Agents, Changes, Granted, Infos, Input, Snapshot
+from bridge.core.inputs import AgentReport, Agents, Changes, Granted, Infos, Input, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 from bridge.settings.commands import AnkaiosSettings

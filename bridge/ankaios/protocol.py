@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from bridge.ankaios.framing import frame
-from bridge.core.agents import AgentReport
+from bridge.core.inputs import AgentReport
 from bridge.core.model import UNKNOWN, ExecutionState, clip_info
 from bridge.core.topics import InstanceKey
 

@@ -1,32 +1,30 @@
-"""Agents as the bridge publishes them: load and tags merged from events, and the payload (pure).
+"""The agents' half of the mirror: agents as the bridge publishes them, and when (pure).
 
 An event's state is filtered by the paths it reports (upstream `server_state.rs`
 `get_complete_state_by_field_mask`): a load update carries only the value that
 changed, so what an answer says of an agent is merged into what is known, path by path.
+
+Ankaios refreshes every agent's load every 2 s (upstream `agent_manager.rs`
+RESOURCE_MEASUREMENT_INTERVAL_TICK); a load-only change is published at most once
+per interval, always with the latest values. An agent appearing, going or
+changing its tags is published at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from bridge.core.model import MAX_PAYLOAD_BYTES, is_since
-from bridge.core.topics import agent_topic
+from bridge.core.inputs import AgentReport, Agents
+from bridge.core.model import format_since, retained_since
+from bridge.core.topics import Publish, agent_topic, parse_agent_topic
 
 _STATUS = "status"
 _TAGS = "tags"
 _CPU = "cpuUsage"
 _MEMORY = "freeMemory"
-
-
-@dataclass(frozen=True, slots=True)
-class AgentReport:
-    """What one answer holds of one agent; None where the (filtered) state left it out."""
-
-    cpu_usage: int | None = None
-    free_memory: int | None = None
-    tags: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +101,123 @@ def encode_agent(status: AgentStatus) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def retained_agent_since(prefix: str, name: str, retained: Mapping[str, bytes]) -> str | None:
-    """Return the `since` of a retained agent document, else None (a restarted bridge keeps it)."""
-    payload = retained.get(agent_topic(prefix, name))
-    if not payload or len(payload) > MAX_PAYLOAD_BYTES:
-        return None
-    try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    since = document.get("since") if isinstance(document, dict) else None
-    return since if isinstance(since, str) and is_since(since) else None
+class AgentMirror:
+    """Agents as Ankaios lists them (None until the first answer) and their held-back loads."""
+
+    def __init__(self, prefix: str, interval: float) -> None:
+        self.prefix = prefix
+        self.interval = timedelta(seconds=interval)
+        self.truth: dict[str, AgentStatus] | None = None
+        self._published_at: dict[str, datetime] = {}
+        self._held: set[str] = set()
+        self._since_settled = False
+
+    def apply(self, item: Agents, now: datetime) -> list[str]:
+        """Apply an answer or event; return the agents whose topic must be published now."""
+        if item.complete:
+            return self._replace(item, now)
+        return self._apply_event(item, now) if self.truth is not None else []
+
+    def _apply_event(self, item: Agents, now: datetime) -> list[str]:
+        truth = self.truth
+        assert truth is not None  # noqa: S101 - checked by apply()
+        urgent: list[str] = []
+        for name, fields in item.removed:
+            known = truth.get(name)
+            if known is None:
+                continue
+            changed = unset(known, fields)
+            if changed is None:
+                del truth[name]
+                urgent.append(name)
+            elif changed != known:
+                self._update(name, known, changed, now, urgent)
+        for name, fields in item.altered:
+            report = item.reports.get(name)
+            if report is None:
+                continue
+            known = truth.get(name)
+            if known is None:
+                truth[name] = from_report(name, report, format_since(now))
+                urgent.append(name)
+                continue
+            changed = merge(known, fields, report)
+            if changed is not None and changed != known:
+                self._update(name, known, changed, now, urgent)
+        return urgent
+
+    def _replace(self, item: Agents, now: datetime) -> list[str]:
+        old = self.truth or {}
+        since = format_since(now)
+        self.truth = {
+            name: from_report(name, report, old[name].since if name in old else since)
+            for name, report in item.reports.items()
+        }
+        return sorted(old.keys() | self.truth.keys())
+
+    def _update(
+        self, name: str, known: AgentStatus, changed: AgentStatus, now: datetime, urgent: list[str]
+    ) -> None:
+        assert self.truth is not None  # noqa: S101 - only with a known truth
+        self.truth[name] = changed
+        last = self._published_at.get(name)
+        if load_only(known, changed) and last is not None and not self._elapsed(last, now):
+            self._held.add(name)
+        else:
+            urgent.append(name)
+
+    def _elapsed(self, last: datetime, now: datetime) -> bool:
+        # A wall clock set back must not hold the load back for as long as it jumped.
+        return now - last >= self.interval or now < last
+
+    def due(self, now: datetime) -> list[str]:
+        """Return the agents whose held-back load may go out at `now`."""
+        ready = sorted(name for name in self._held if self._elapsed(self._published_at[name], now))
+        self._held.difference_update(ready)
+        return ready
+
+    def next_due(self) -> datetime | None:
+        """Return the earliest time a held-back load may go out, if any is held."""
+        return min((self._published_at[name] + self.interval for name in self._held), default=None)
+
+    def plan(
+        self, names: Iterable[str], retained: Mapping[str, bytes], now: datetime
+    ) -> list[Publish]:
+        """Return the publishes that make the broker hold the truth for `names`."""
+        truth = self.truth or {}
+        plan: list[Publish] = []
+        for name in names:
+            status = truth.get(name)
+            payload = encode_agent(status) if status is not None else b""
+            self._held.discard(name)
+            if status is not None:
+                self._published_at[name] = now
+            else:
+                self._published_at.pop(name, None)
+            topic = agent_topic(self.prefix, name)
+            if retained.get(topic, b"") != payload:
+                plan.append(Publish(topic, payload))
+        return plan
+
+    def plan_full(self, retained: Mapping[str, bytes], now: datetime) -> list[Publish]:
+        """Return the publishes that make the broker's agent topics equal the truth.
+
+        Before the first answer (or when Ankaios denies reading agents) the truth is
+        unknown and the agent topics are left as they are.
+        """
+        if self.truth is None:
+            return []
+        if not self._since_settled:
+            self._since_settled = True
+            for name, status in self.truth.items():
+                since = retained_since(retained.get(agent_topic(self.prefix, name)))
+                if since is not None:
+                    self.truth[name] = AgentStatus(
+                        name, status.cpu_usage, status.free_memory, status.tags, since
+                    )
+        plan = self.plan(sorted(self.truth), retained, now)
+        for topic, payload in retained.items():
+            agent = parse_agent_topic(self.prefix, topic)
+            if agent is not None and agent not in self.truth and payload:
+                plan.append(Publish(topic, b""))
+        return plan

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bridge.core.reconcile import Publish
+from bridge.core.topics import Publish
 
 # Per topic: the broker drops QoS 0 deliveries to a slow subscriber, and a topic
 # whose echoes never come back must not keep every payload it was ever given.

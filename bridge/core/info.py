@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from bridge.core.topics import Publish, bridge_topic
+
 # What `brokerLacks` may name: the broker sends no retained messages to wildcard
 # subscriptions, keeps none at all, or refused the subscription to `<prefix>/#`.
 RETAINED_ON_WILDCARD = "retainedOnWildcard"
@@ -85,16 +87,22 @@ def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> b
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@dataclass(slots=True)
-class InfoClock:
-    """What went out last and when; a counters-only change waits `interval` (0: none)."""
+class InfoTopic:
+    """`$bridge/info` as sent: what went out last and when.
 
-    interval: float
-    published: InfoFields | None = None
-    counters: tuple[int, ...] = ()
-    published_at: datetime | None = None
-    # published_at + interval, made once per publish rather than after every input.
-    until: datetime | None = None
+    A counters-only change waits `interval` seconds (0: none).
+    """
+
+    def __init__(self, facts: BridgeFacts, interval: float) -> None:
+        self.facts = facts
+        self.topic = bridge_topic(facts.prefix, "info")
+        self.interval = timedelta(seconds=interval)
+        self.payload = b""
+        self.published: InfoFields | None = None
+        self.counters: tuple[int, ...] = ()
+        self.published_at: datetime | None = None
+        # published_at + interval, made once per publish rather than after every input.
+        self.until: datetime | None = None
 
     def held_until(self, counters: Counters) -> datetime | None:
         """When held-back counters may go out; None when nothing is held back."""
@@ -102,8 +110,21 @@ class InfoClock:
             return None
         return self.until
 
-    def due(self, fields: InfoFields, counters: Counters, now: datetime) -> bool:
-        """Whether the document must go out at `now`."""
+    def plan(
+        self, fields: InfoFields, counters: Counters, now: datetime, retained: dict[str, bytes]
+    ) -> list[Publish]:
+        """Return the document's publish when it must go out at `now` (`retained` counts it)."""
+        if not self._due(fields, counters, now):
+            return []
+        self.published, self.published_at, self.counters = fields, now, counters.values()
+        self.until = now + self.interval
+        self.payload = encode_info(self.facts, fields, counters)
+        if retained.get(self.topic) == self.payload:
+            return []
+        retained[self.topic] = self.payload
+        return [Publish(self.topic, self.payload)]
+
+    def _due(self, fields: InfoFields, counters: Counters, now: datetime) -> bool:
         if self.published is None or self.published_at is None or fields != self.published:
             return True
         until = self.held_until(counters)
@@ -111,10 +132,10 @@ class InfoClock:
         # hold the counters back for as long as it jumped.
         return until is not None and (now >= until or now < self.published_at)
 
-    def sent(self, fields: InfoFields, counters: Counters, now: datetime) -> None:
-        """Remember what went out at `now`."""
-        self.published, self.published_at, self.counters = fields, now, counters.values()
-        self.until = now + timedelta(seconds=self.interval)
+    def observed(self, payload: bytes) -> None:
+        """Take note of the topic as the broker holds it: someone else's is replaced."""
+        if payload != self.payload:
+            self.forget()
 
     def forget(self) -> None:
         """Publish at the next chance: the broker may hold none of it (a new connection)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bridge.core.agents import AgentReport
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 from bridge.mqtt.version import MQTT5
@@ -36,6 +35,15 @@ class Infos:
 
     infos: Mapping[InstanceKey, str]
     complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReport:
+    """What one answer holds of one agent; None where the (filtered) state left it out."""
+
+    cpu_usage: int | None = None
+    free_memory: int | None = None
+    tags: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ import logging
 from datetime import datetime
 from typing import assert_never
 
-from bridge.core.agent_mirror import AgentMirror
+from bridge.core.agents import AgentMirror
 from bridge.core.echoes import Echoes
-from bridge.core.info import SUBSCRIPTION, BridgeFacts, Counters, InfoClock, InfoFields, encode_info
+from bridge.core.info import SUBSCRIPTION, BridgeFacts, Counters, InfoFields, InfoTopic
 from bridge.core.inputs import (
     Agents,
     AnkaiosLink,
@@ -31,136 +31,119 @@ from bridge.core.inputs import (
     Snapshot,
     Tick,
 )
-from bridge.core.instance_mirror import InstanceMirror
-from bridge.core.reconcile import ANKAIOS_CONNECTED, ANKAIOS_DISCONNECTED, ONLINE, Publish
-from bridge.core.topics import bridge_topic, parse_agent_topic, parse_instance_topic
+from bridge.core.instances import InstanceMirror
+from bridge.core.topics import (
+    ANKAIOS_CONNECTED,
+    ANKAIOS_DISCONNECTED,
+    INSTANCE_LEAVES,
+    Publish,
+    bridge_topic,
+    parse_agent_topic,
+    parse_instance_topic,
+)
 from bridge.mqtt.version import MQTT5, MQTT311
+from bridge.settings.commands import MirrorSettings
 
 LOG = logging.getLogger(__name__)
 _MAX_LOGGED = 1000
-AnkaiosInput = Snapshot | Changes | Infos | Agents | Granted | AnkaiosLink | Tick
-BrokerInput = BrokerConnected | BrokerSynced | BrokerDisconnected | BrokerMessage | SendFailed
 
 
 class Mirror:
     """The bridge's decisions: `handle(input, now)` returns the publishes to make, in order."""
 
-    def __init__(
-        self, facts: BridgeFacts, agent_interval: float = 10.0, info_interval: float = 60.0
-    ) -> None:
+    def __init__(self, facts: BridgeFacts, settings: MirrorSettings) -> None:
         prefix = facts.prefix
         self.prefix = prefix
-        self.facts = facts
         self.instances = InstanceMirror(prefix)
-        self.agents = AgentMirror(prefix, agent_interval)
+        self.agents = AgentMirror(prefix, settings.agent_status_interval)
         self.retained: dict[str, bytes] = {}
         self.synced = False
         self.counters = Counters()
         self._masks: tuple[str, ...] = ()
         self._generation = 0
         self._ankaios = ANKAIOS_DISCONNECTED
-        self._status_topic = bridge_topic(prefix, "status")
         self._ankaios_topic = bridge_topic(prefix, "ankaios")
-        self._info_topic = bridge_topic(prefix, "info")
         self._bridge_root = bridge_topic(prefix, "")
-        self._info = InfoClock(info_interval)
-        self._info_payload = b""
+        self._info = InfoTopic(facts, settings.info_interval)
         self._logged_foreign: set[str] = set()
         self._version = MQTT5
         self._lacks: tuple[str, ...] = ()
         self.echoes = Echoes()
 
-    def handle(self, item: MirrorInput, now: datetime) -> list[Publish]:
+    def handle(  # noqa: C901, PLR0912 - one case per kind of input
+        self, item: MirrorInput, now: datetime
+    ) -> list[Publish]:
         """Apply one input; return the publishes (the retained view already counts them)."""
-        if isinstance(item, BrokerMessage) and not item.retain:
-            # Under MQTT 5 (Retain As Published) a live publish changes nothing a new
-            # subscriber sees. Under 3.1.1 a foreign retained publish also arrives live,
-            # so anything but the bridge's own echo is checked against the truth (which
-            # republishes the truth after a foreign live publish: harmless). Echoes are
-            # half of all input under 3.1.1: they leave here, before any other work.
-            echoes = self.echoes
-            if not echoes.expected or echoes.returned(item.topic, item.payload):
-                return []
+        instances, agents, echoes = self.instances, self.agents, self.echoes
         match item:
-            case Snapshot() | Changes() | Infos() | Agents() | Granted() | AnkaiosLink() | Tick():
-                plan = self._from_ankaios(item, now)
-            case (
-                BrokerConnected()
-                | BrokerSynced()
-                | BrokerDisconnected()
-                | BrokerMessage()
-                | SendFailed()
+            case BrokerMessage(topic=topic, payload=payload, retain=False) if (
+                not echoes.expected or echoes.returned(topic, payload)
             ):
-                plan = self._from_broker(item, now)
+                # Under MQTT 5 (Retain As Published) a live publish changes nothing a new
+                # subscriber sees. Under 3.1.1 a foreign retained publish also arrives live,
+                # so anything but the bridge's own echo is checked against the truth (which
+                # republishes the truth after a foreign live publish: harmless). Echoes are
+                # half of all input under 3.1.1: they leave here, before any other work.
+                return []
+            case BrokerMessage():
+                plan = self._observe(item, now)
+            case Changes():
+                self.counters.events += 1
+                keys = instances.changes(item, now)
+                plan = instances.plan(keys, self.retained) if self.synced else []
+            case Snapshot():
+                instances.snapshot(item, now)
+                plan = self._reconcile(now) if self.synced else []
+            case Infos():
+                self.counters.events += not item.complete
+                keys = instances.apply_infos(item, now)
+                plan = instances.plan(keys, self.retained) if self.synced else []
+            case Agents():
+                self.counters.events += not item.complete
+                names = agents.apply(item, now)
+                plan = agents.plan(names, self.retained, now) if self.synced else []
+            case Tick():
+                plan = agents.plan(agents.due(now), self.retained, now) if self.synced else []
+            case Granted(masks=masks):
+                self._masks = masks
+                plan = []
+            case AnkaiosLink(connected=connected, reconnects=reconnects):
+                self._ankaios = ANKAIOS_CONNECTED if connected else ANKAIOS_DISCONNECTED
+                self.counters.agentReconnects = reconnects
+                plan = self._own_topics() if self.synced else []
+            case BrokerConnected(generation=generation, version=version):
+                self._generation, self._version = generation, version
+                echoes.reset(expected=version == MQTT311)
+                self.counters.brokerReconnects = max(generation - 1, 0)
+                self.synced = False
+                self.retained = {}
+                plan = []
+            case BrokerSynced(generation=generation, lacks=lacks):
+                plan = [] if generation != self._generation else self._sync(lacks, now)
+            case BrokerDisconnected() | SendFailed():
+                # Not connected: the full reconcile after the next connect repairs it.
+                self.synced = False
+                plan = []
             case _:
                 assert_never(item)
         self._count(plan)
         if self.synced:
             plan.extend(self._info_plan(now))
-        self.echoes.sent(plan)
+        echoes.sent(plan)
         return plan
 
-    def _from_ankaios(  # noqa: PLR0911 - one answer per kind of input
-        self, item: AnkaiosInput, now: datetime
-    ) -> list[Publish]:
-        instances, agents, retained = self.instances, self.agents, self.retained
-        match item:
-            case Changes():
-                self.counters.events += 1
-                keys = instances.changes(item, now)
-                return instances.plan(keys, retained) if self.synced else []
-            case Snapshot():
-                instances.snapshot(item, now)
-                return self._reconcile(now) if self.synced else []
-            case Infos():
-                self.counters.events += not item.complete
-                keys = instances.apply_infos(item, now)
-                return instances.plan(keys, retained) if self.synced else []
-            case Agents():
-                self.counters.events += not item.complete
-                names = agents.apply(item, now)
-                return agents.plan(names, retained, now) if self.synced else []
-            case Tick():
-                names = agents.due(now)
-                return agents.plan(names, retained, now) if self.synced else []
-            case Granted(masks=masks):
-                self._masks = masks
-                return []
-            case AnkaiosLink(connected=connected, reconnects=reconnects):
-                self._ankaios = ANKAIOS_CONNECTED if connected else ANKAIOS_DISCONNECTED
-                self.counters.agentReconnects = reconnects
-                return self._own_topics() if self.synced else []
-            case _:
-                assert_never(item)
+    def farewell(self) -> list[Publish]:
+        """Return the last word before the broker link says `offline`: no Ankaios any more."""
+        return [Publish(self._ankaios_topic, ANKAIOS_DISCONNECTED)]
 
-    def _from_broker(self, item: BrokerInput, now: datetime) -> list[Publish]:
-        match item:
-            case BrokerMessage():
-                return self._observe(item, now)
-            case BrokerConnected(generation=generation, version=version):
-                self._generation = generation
-                self._version = version
-                self.echoes.reset(expected=version == MQTT311)
-                self.counters.brokerReconnects = max(generation - 1, 0)
-                self.synced = False
-                self.retained = {}
-                return []
-            case BrokerSynced(generation=generation, lacks=lacks):
-                if generation != self._generation:
-                    return []
-                self._lacks = lacks
-                if SUBSCRIPTION in lacks:
-                    # Nothing comes back from a refused subscription, echoes neither.
-                    self.echoes.reset(expected=False)
-                self.synced = True
-                self._info.forget()
-                return self._reconcile(now)
-            case BrokerDisconnected() | SendFailed():
-                # Not connected: the full reconcile after the next connect repairs it.
-                self.synced = False
-                return []
-            case _:
-                assert_never(item)
+    def _sync(self, lacks: tuple[str, ...], now: datetime) -> list[Publish]:
+        self._lacks = lacks
+        if SUBSCRIPTION in lacks:
+            # Nothing comes back from a refused subscription, echoes neither.
+            self.echoes.reset(expected=False)
+        self.synced = True
+        self._info.forget()
+        return self._reconcile(now)
 
     def next_due(self) -> datetime | None:
         """When a Tick should come next (held-back agent loads or counters), if ever."""
@@ -191,14 +174,7 @@ class Mirror:
             self._version,
             self._lacks,
         )
-        if not self._info.due(fields, self.counters, now):
-            return []
-        self._info.sent(fields, self.counters, now)
-        self._info_payload = encode_info(self.facts, fields, self.counters)
-        if self.retained.get(self._info_topic) == self._info_payload:
-            return []
-        self.retained[self._info_topic] = self._info_payload
-        return [Publish(self._info_topic, self._info_payload)]
+        return self._info.plan(fields, self.counters, now, self.retained)
 
     def _observe(self, message: BrokerMessage, now: datetime) -> list[Publish]:
         topic = message.topic
@@ -225,26 +201,15 @@ class Mirror:
                 plan = self.agents.plan([agent], self.retained, now)
         else:
             return self._correct_own(message)
-        return self._repaired(plan)
-
-    def _repaired(self, plan: list[Publish]) -> list[Publish]:
         self.counters.repairs += len(plan)
         return plan
 
     def _correct_own(self, message: BrokerMessage) -> list[Publish]:
-        if message.topic == self._status_topic and message.payload != ONLINE:
-            # A late will of an old bridge instance (or a stray publish) must not
-            # leave a running bridge marked offline.
-            LOG.info(
-                "%s said %r while the bridge runs; restoring online",
-                message.topic,
-                message.payload[:20],
-            )
-            return [Publish(self._status_topic, ONLINE)]
+        # `$bridge/status` is the broker link's to keep (bridge.mqtt.link).
         if message.topic == self._ankaios_topic:
             return self._own_topics()
-        if message.topic == self._info_topic and message.payload != self._info_payload:
-            self._info.forget()
+        if message.topic == self._info.topic:
+            self._info.observed(message.payload)
         return []
 
     def _reconcile(self, now: datetime) -> list[Publish]:
@@ -254,10 +219,8 @@ class Mirror:
             return self._own_topics()
         plan = self.instances.plan_full(self.retained)
         plan.extend(self.agents.plan_full(self.retained, now))
-        self._repaired(plan)
+        self.counters.repairs += len(plan)
         plan.extend(self._own_topics())
-        if self.retained.get(self._status_topic) != ONLINE:
-            plan.append(Publish(self._status_topic, ONLINE))
         if plan:
             LOG.info("reconciling the broker: %d retained topics to publish or clear", len(plan))
         return plan
@@ -274,6 +237,7 @@ class Mirror:
         self._logged_foreign.add(topic)
         LOG.warning(
             "leaving %s alone: not a topic of the bridge's contract "
-            "(<prefix>/<agent>/<workload>/<id>/state|status, <prefix>/<agent>/$agent/status)",
+            "(<prefix>/<agent>/<workload>/<id>/%s, <prefix>/<agent>/$agent/status)",
             topic,
+            "|".join(INSTANCE_LEAVES),
         )

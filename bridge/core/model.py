@@ -1,4 +1,4 @@
-"""The state model: execution states, instance records and their MQTT payloads (pure)."""
+"""The state model: execution states, the instance record and its payloads both ways (pure)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from bridge.core.topics import InstanceKey
+if TYPE_CHECKING:
+    from bridge.core.topics import InstanceKey
 
 UNKNOWN = "UNKNOWN"
 # Additional info longer than this many characters is cut and ends in an ellipsis:
@@ -42,6 +43,8 @@ SUBSTATES: dict[str, tuple[str, ...]] = {
     "REMOVED": ("REMOVED",),
 }
 STATES: tuple[str, ...] = tuple(SUBSTATES)
+# What a `state` payload may say.
+STATE_NAMES = frozenset((*STATES, UNKNOWN))
 
 
 class ExecutionState(NamedTuple):
@@ -118,27 +121,76 @@ def encode_status(status: InstanceStatus) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class DecodedStatus:
-    """The fields of a `status` payload that a reader relies on."""
+    """A `status` payload as a reader takes it."""
 
     state: str
     substate: str
-    since: str
+    since: datetime
+    # Older bridges send no `additionalInfo`: the same as none.
+    additional_info: str = ""
+
+
+def decode_state(payload: bytes) -> str | None:
+    """Return the state name of a `state` payload, or None for garbage."""
+    try:
+        text = payload.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return text if text in STATE_NAMES else None
 
 
 def decode_status(payload: bytes) -> DecodedStatus | None:
-    """Return the parsed `status` payload, or None when it is not one."""
+    """Return the parsed `status` payload, or None for garbage."""
+    document = _document(payload)
+    if document is None:
+        return None
+    state, substate = document.get("state"), document.get("substate")
+    info = document.get("additionalInfo", "")
+    if not (isinstance(state, str) and isinstance(substate, str) and isinstance(info, str)):
+        return None
+    if state not in STATE_NAMES:
+        return None
+    if substate != UNKNOWN and substate not in SUBSTATES.get(state, ()):
+        return None
+    since = parse_since(document.get("since"))
+    return None if since is None else DecodedStatus(state, substate, since, info)
+
+
+def parse_since(text: object) -> datetime | None:
+    """Return an ISO-8601 time with a time zone, or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        since = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return since if since.tzinfo is not None else None
+
+
+def retained_since(payload: bytes | None, **shows: str) -> str | None:
+    """Return the `since` of a retained document whose fields equal `shows`, else None.
+
+    A restarted bridge keeps the time an instance's state or an agent was first
+    seen (from its retained `status`), not its own start.
+    """
+    document = _document(payload) if payload else None
+    if document is None:
+        return None
+    since = document.get("since")
+    if not isinstance(since, str) or not is_since(since):
+        return None
+    if any(document.get(name) != value for name, value in shows.items()):
+        return None
+    return since
+
+
+def _document(payload: bytes) -> dict[str, object] | None:
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
         # Anyone who may write under the prefix can publish deeply nested JSON or
-        # numbers too long to convert: not a status, never a crash.
+        # numbers too long to convert: not a document, never a crash.
         return None
-    if not isinstance(document, dict):
-        return None
-    fields = (document.get("state"), document.get("substate"), document.get("since"))
-    if not all(isinstance(value, str) for value in fields):
-        return None
-    state, substate, since = fields
-    return DecodedStatus(str(state), str(substate), str(since))
+    return document if isinstance(document, dict) else None

@@ -76,6 +76,12 @@ class Owner:
                     return item.message
                 self._decide(item, now, publisher)
 
+    def farewell(self, publisher: Publisher) -> None:
+        """Publish the mirror's last word; after `run` returned, before the link says `offline`."""
+        for publish in self.mirror.farewell():
+            if not publisher.publish(publish.topic, publish.payload):
+                return
+
     def _decide(self, item: Input, now: datetime, publisher: Publisher) -> None:
         assert not isinstance(item, Stop | SourceFailed)  # noqa: S101 - run() handles them
         try:

@@ -1,8 +1,20 @@
-"""The MQTT topic contract: pure mapping between workload instances and topics."""
+"""The MQTT topic contract: topics, the per-instance leaves and the bridge's own values (pure).
+
+Each instance has one retained topic per leaf of `INSTANCE_LEAVES`, the one table
+of the per-instance contract: the mirror publishes and clears exactly its leaves,
+`parse_instance_topic` accepts exactly them, and readers decode a leaf through it.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from bridge.core.model import decode_state, decode_status, encode_state, encode_status
+
+if TYPE_CHECKING:
+    from bridge.core.model import InstanceStatus
 
 DEFAULT_PREFIX = "ankaios"
 STATE_LEAF = "state"
@@ -12,10 +24,43 @@ STATUS_LEAF = "status"
 BRIDGE_LEVEL = "$bridge"
 # `<prefix>/<agent>/$agent/status`: beside the agent's workloads, never one of them.
 AGENT_LEVEL = "$agent"
-
-Leaf = Literal["state", "status"]
-_LEAVES: frozenset[str] = frozenset((STATE_LEAF, STATUS_LEAF))
 _FORBIDDEN_PREFIX_CHARS = ("+", "#", "\x00")
+
+# `$bridge/status`: the broker link says online at connect and offline as its will.
+ONLINE = b"online"
+OFFLINE = b"offline"
+# `$bridge/ankaios`: whether the bridge holds a live Ankaios subscription.
+ANKAIOS_CONNECTED = b"connected"
+ANKAIOS_DISCONNECTED = b"disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """One retained publish; an empty payload clears the topic."""
+
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LeafCodec:
+    """How one retained leaf of an instance is written and read.
+
+    `decode` takes a non-empty payload (an empty one clears the leaf) and returns
+    None for one that no bridge writes.
+    """
+
+    encode: Callable[[InstanceStatus], bytes]
+    decode: Callable[[bytes], object | None]
+
+
+# The per-instance contract, in publish order: a leaf added here is published,
+# cleared, parsed and read everywhere.
+# (A plain dict: `parse_instance_topic` looks a leaf up for every broker message.)
+INSTANCE_LEAVES: Mapping[str, LeafCodec] = {
+    STATE_LEAF: LeafCodec(encode_state, decode_state),
+    STATUS_LEAF: LeafCodec(encode_status, decode_status),
+}
 
 
 class InstanceKey(NamedTuple):
@@ -42,8 +87,8 @@ def validate_prefix(prefix: str) -> str | None:
     return None
 
 
-def instance_topic(prefix: str, key: InstanceKey, leaf: Leaf) -> str:
-    """Return the topic of one of an instance's two retained leaves."""
+def instance_topic(prefix: str, key: InstanceKey, leaf: str) -> str:
+    """Return the topic of one of an instance's retained leaves."""
     return f"{prefix}/{key.agent}/{key.workload}/{key.instance_id}/{leaf}"
 
 
@@ -73,11 +118,11 @@ def prefix_filter(prefix: str) -> str:
     return f"{prefix}/#"
 
 
-def parse_instance_topic(prefix: str, topic: str) -> tuple[InstanceKey, Leaf] | None:
+def parse_instance_topic(prefix: str, topic: str) -> tuple[InstanceKey, str] | None:
     """Return the instance and leaf a topic belongs to, or None for any other shape.
 
-    The agent level may be empty (a workload that is not scheduled); workload and
-    instance id may not.
+    The leaf is one of `INSTANCE_LEAVES`. The agent level may be empty (a workload
+    that is not scheduled); workload and instance id may not.
     """
     head = prefix + "/"
     if not topic.startswith(head):
@@ -86,6 +131,6 @@ def parse_instance_topic(prefix: str, topic: str) -> tuple[InstanceKey, Leaf] | 
     if len(levels) != 4:  # noqa: PLR2004 - agent/workload/id/leaf
         return None
     agent, workload, instance_id, leaf = levels
-    if not workload or not instance_id or leaf not in _LEAVES or agent == BRIDGE_LEVEL:
+    if not workload or not instance_id or leaf not in INSTANCE_LEAVES or agent == BRIDGE_LEVEL:
         return None
-    return InstanceKey(agent, workload, instance_id), leaf  # type: ignore[return-value]
+    return InstanceKey(agent, workload, instance_id), leaf

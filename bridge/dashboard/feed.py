@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Self
 
-from bridge.core.clock import utc_now
 from bridge.core.topics import prefix_filter
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
 from bridge.dashboard.snapshot import Outcome, SnapshotMarker
@@ -143,7 +143,7 @@ class Feed:
         client.loop_forever(retry_first_connection=False)
 
     def _report(self, failure: Failure) -> None:
-        self.events.put(Disconnected(utc_now(), failure.cause, refused=failure.refused))
+        self.events.put(Disconnected(datetime.now(UTC), failure.cause, refused=failure.refused))
 
     def _on_connect(
         self,
@@ -164,7 +164,7 @@ class Feed:
             return
         self._reconnect.accepted()
         self.version.accepted()
-        self.events.put(Connected(utc_now()))
+        self.events.put(Connected(datetime.now(UTC)))
         self.snapshot.start(client)
 
     def _on_subscribe(
@@ -193,7 +193,7 @@ class Feed:
             return
         outcome = self.snapshot.answered(client, mid)
         if outcome is Outcome.END:
-            self.events.put(SnapshotEnd(utc_now()))
+            self.events.put(SnapshotEnd(datetime.now(UTC)))
         elif outcome is Outcome.NO_WILDCARD_RETAINED:
             prefix = self.settings.prefix
             lack = (
@@ -203,7 +203,7 @@ class Feed:
             )
             self._refused = True
             self._reconnect.stop()
-            self.events.put(Disconnected(utc_now(), lack, refused=True, final=True))
+            self.events.put(Disconnected(datetime.now(UTC), lack, refused=True, final=True))
             client.disconnect()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -212,7 +212,7 @@ class Feed:
         except UnicodeDecodeError:
             topic = None
         self.snapshot.seen(topic, retain=bool(msg.retain))
-        self.events.put(Received(utc_now(), topic, bytes(msg.payload), bool(msg.retain)))
+        self.events.put(Received(datetime.now(UTC), topic, bytes(msg.payload), bool(msg.retain)))
 
     def _on_disconnect(
         self,

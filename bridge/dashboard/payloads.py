@@ -1,4 +1,8 @@
-"""Decoders of the retained payloads the dashboard reads: each returns None for garbage (pure)."""
+"""Decoders of the agent and info payloads the dashboard reads: None for garbage (pure).
+
+An instance's leaves are decoded through the per-instance contract,
+bridge.core.topics.INSTANCE_LEAVES.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from bridge.core.model import STATES, SUBSTATES, UNKNOWN
+from bridge.core.model import parse_since
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-STATE_NAMES = frozenset((*STATES, UNKNOWN))
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    """The decoded `status` topic of one instance."""
-
-    state: str
-    substate: str
-    since: datetime
-    # Older bridges send no `additionalInfo`: the same as none.
-    additional_info: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,36 +26,6 @@ class AgentStatus:
     free_memory: int | None
     tags: tuple[tuple[str, str], ...]
     since: datetime
-
-
-def decode_state(payload: bytes) -> str | None:
-    """Return the state name, "" for a clear, or None for garbage."""
-    try:
-        text = payload.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if text and text not in STATE_NAMES:
-        return None
-    return text
-
-
-def decode_status(payload: bytes) -> Status | Literal[""] | None:
-    """Return the status, "" for a clear, or None for garbage."""
-    if not payload:
-        return ""
-    document = _object(payload)
-    if document is None:
-        return None
-    state, substate = document.get("state"), document.get("substate")
-    info = document.get("additionalInfo", "")
-    if not (isinstance(state, str) and isinstance(substate, str) and isinstance(info, str)):
-        return None
-    if state not in STATE_NAMES:
-        return None
-    if substate != UNKNOWN and substate not in SUBSTATES.get(state, ()):
-        return None
-    since = parse_since(document.get("since"))
-    return None if since is None else Status(state, substate, since, info)
 
 
 def decode_agent(payload: bytes) -> AgentStatus | Literal[""] | None:
@@ -91,17 +52,6 @@ def decode_info(payload: bytes) -> Mapping[str, object] | Literal[""] | None:
         return ""
     document = _object(payload)
     return None if document is None else MappingProxyType(document)
-
-
-def parse_since(text: object) -> datetime | None:
-    """Return an ISO-8601 time with a time zone, or None."""
-    if not isinstance(text, str):
-        return None
-    try:
-        since = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return since if since.tzinfo is not None else None
 
 
 def _count(value: object) -> bool:

@@ -8,8 +8,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
-from bridge.core.topics import InstanceKey
-from bridge.dashboard.payloads import AgentStatus, Status
+from bridge.core.model import DecodedStatus
+from bridge.core.topics import STATE_LEAF, STATUS_LEAF, InstanceKey
+from bridge.dashboard.payloads import AgentStatus
 
 BRIDGE_OFFLINE = "bridge offline"
 ANKAIOS_DISCONNECTED = "bridge disconnected from Ankaios"
@@ -19,10 +20,25 @@ Connection = Literal["connecting", "connected", "reconnecting"]
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """The two retained leaves of one instance as last received (None: absent)."""
+    """The retained leaves of one instance as last received, decoded, by leaf.
 
-    state: str | None = None
-    status: Status | None = None
+    Any leaf of the contract (bridge.core.topics.INSTANCE_LEAVES) may be here; a
+    cleared one is absent. Never changed once made.
+    """
+
+    leaves: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str | None:
+        """The `state` leaf, the bare execution state name; None while absent."""
+        value = self.leaves.get(STATE_LEAF)
+        return value if isinstance(value, str) else None
+
+    @property
+    def status(self) -> DecodedStatus | None:
+        """The `status` leaf; None while absent."""
+        value = self.leaves.get(STATUS_LEAF)
+        return value if isinstance(value, DecodedStatus) else None
 
 
 @dataclass(frozen=True, slots=True)

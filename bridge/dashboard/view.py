@@ -7,24 +7,22 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from bridge.core import reconcile
 from bridge.core.model import MAX_PAYLOAD_BYTES
 from bridge.core.topics import (
     AGENT_LEVEL,
+    ANKAIOS_CONNECTED,
     BRIDGE_LEVEL,
-    STATE_LEAF,
+    INSTANCE_LEAVES,
+    OFFLINE,
+    ONLINE,
     InstanceKey,
     agent_topic,
     bridge_topic,
     parse_instance_topic,
 )
+from bridge.core.topics import ANKAIOS_DISCONNECTED as LINK_DOWN
 from bridge.dashboard.events import Connected, Disconnected, Received, SnapshotEnd
-from bridge.dashboard.payloads import (
-    decode_agent,
-    decode_info,
-    decode_state,
-    decode_status,
-)
+from bridge.dashboard.payloads import decode_agent, decode_info
 from bridge.dashboard.tree import (
     ANKAIOS_DISCONNECTED,
     BRIDGE_OFFLINE,
@@ -42,10 +40,8 @@ if TYPE_CHECKING:
 
 # Refusing a payload no bridge writes before json.loads keeps a 1 MB one cheap.
 MAX_PAYLOAD = MAX_PAYLOAD_BYTES
-_BRIDGE_STATES = {value: value.decode() for value in (reconcile.ONLINE, reconcile.OFFLINE)}
-_ANKAIOS_STATES = {
-    value: value.decode() for value in (reconcile.ANKAIOS_CONNECTED, reconcile.ANKAIOS_DISCONNECTED)
-}
+_BRIDGE_STATES = {value: value.decode() for value in (ONLINE, OFFLINE)}
+_ANKAIOS_STATES = {value: value.decode() for value in (ANKAIOS_CONNECTED, LINK_DOWN)}
 
 
 def apply(view: View, event: Event) -> View:
@@ -172,22 +168,23 @@ class _Draft:
             self._ignore()
             return
         key, leaf = parsed
-        current = self.tree.instances if self.instances is None else self.instances
-        old = current.get(key, Instance())
-        if leaf == STATE_LEAF:
-            state = decode_state(payload)
-            new = None if state is None else replace(old, state=state or None)
-        else:
-            status = decode_status(payload)
-            new = None if status is None else replace(old, status=status or None)
-        if new is None:
+        # A leaf is read by the contract's own decoder; an empty payload clears it.
+        value = INSTANCE_LEAVES[leaf].decode(payload) if payload else None
+        if payload and value is None:
             self._ignore()
             return
-        instances = self._instances()
-        if new.state is None and new.status is None:
-            instances.pop(key, None)
+        current = self.tree.instances if self.instances is None else self.instances
+        old = current.get(key)
+        leaves = dict(old.leaves) if old is not None else {}
+        if value is None:
+            leaves.pop(leaf, None)
         else:
-            instances[key] = new
+            leaves[leaf] = value
+        instances = self._instances()
+        if leaves:
+            instances[key] = Instance(leaves)
+        else:
+            instances.pop(key, None)
 
     def _instances(self) -> dict[InstanceKey, Instance]:
         if self.instances is None:

@@ -16,8 +16,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.core.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
-from bridge.core.reconcile import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE
-from bridge.core.topics import bridge_topic
+from bridge.core.topics import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE, bridge_topic
 from bridge.mqtt.client import (
     SocketErrors,
     Will,

@@ -1,4 +1,8 @@
-"""The instances' half of the mirror: every instance, its additional info and since when (pure)."""
+"""The instances' half of the mirror: every instance, its additional info and since when (pure).
+
+It publishes and clears one retained topic per leaf of the per-instance contract
+(bridge.core.topics.INSTANCE_LEAVES).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,28 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from bridge.core.inputs import Changes, Infos, Snapshot
-from bridge.core.model import ExecutionState, InstanceStatus, format_since
-from bridge.core.reconcile import Publish, plan_full, plan_instance, retained_since
-from bridge.core.topics import InstanceKey
+from bridge.core.model import ExecutionState, InstanceStatus, format_since, retained_since
+from bridge.core.topics import (
+    INSTANCE_LEAVES,
+    STATUS_LEAF,
+    InstanceKey,
+    Publish,
+    instance_topic,
+    parse_instance_topic,
+)
+
+
+def plan_instance(
+    prefix: str, key: InstanceKey, status: InstanceStatus | None, retained: Mapping[str, bytes]
+) -> list[Publish]:
+    """Return the publishes that make the broker hold `status` for `key` (or nothing when None)."""
+    plan: list[Publish] = []
+    for leaf, codec in INSTANCE_LEAVES.items():
+        topic = instance_topic(prefix, key, leaf)
+        payload = codec.encode(status) if status is not None else b""
+        if retained.get(topic, b"") != payload:
+            plan.append(Publish(topic, payload))
+    return plan
 
 
 class InstanceMirror:
@@ -102,15 +125,30 @@ class InstanceMirror:
         return plan
 
     def plan_full(self, retained: Mapping[str, bytes]) -> list[Publish]:
-        """Return the publishes that make the broker's instance topics equal the truth."""
+        """Return the publishes that make the broker's instance topics equal the truth.
+
+        Retained leaves of instances not in the truth are cleared; topics of any
+        other shape are left alone.
+        """
         truth = self.truth
         if truth is None:
             return []
+        prefix = self.prefix
         if not self._since_settled:
             # A restarted bridge keeps the `since` of a retained status that still holds.
             for key, status in truth.items():
-                since = retained_since(self.prefix, key, status.execution, retained)
+                execution = status.execution
+                since = retained_since(
+                    retained.get(instance_topic(prefix, key, STATUS_LEAF)),
+                    state=execution.state,
+                    substate=execution.substate,
+                )
                 if since is not None:
-                    truth[key] = InstanceStatus(key, status.execution, since, status.info)
+                    truth[key] = InstanceStatus(key, execution, since, status.info)
             self._since_settled = True
-        return plan_full(self.prefix, truth, retained)
+        plan = self.plan(truth, retained)
+        for topic, payload in retained.items():
+            parsed = parse_instance_topic(prefix, topic)
+            if parsed is not None and parsed[0] not in truth and payload:
+                plan.append(Publish(topic, b""))
+        return plan
