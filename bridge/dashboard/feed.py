@@ -76,11 +76,10 @@ class Feed:
         self._refused = False
         # Any CONNACK: a close without one is how RabbitMQ 3.10 refuses MQTT 5.
         self._answered = False
-        self._fall_back = False
         self._socket_errors = SocketErrors()
         self._reconnect = Reconnect(settings.reconnect_max_delay, self._report)
         self._thread = threading.Thread(
-            target=self._reconnect.run, args=(self._attempt,), name="dashboard-mqtt", daemon=True
+            target=self._reconnect.run, args=(self._connect,), name="dashboard-mqtt", daemon=True
         )
 
     def __enter__(self) -> Self:
@@ -121,19 +120,13 @@ class Feed:
         if self._thread.is_alive():
             self._thread.join(_JOIN_TIMEOUT)
 
-    def _attempt(self) -> None:
-        self._connect()
-        while self._fall_back and not self._reconnect.stopping:
-            # `auto`: the broker refused MQTT 5; offer 3.1.1 at once, no backoff.
-            self._connect()
-
     def _connect(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
         if self._client_version != self.version.current:
             release(client)
             client = self._client = self._new_client()
-        self._refused = self._answered = self._fall_back = False
+        self._refused = self._answered = False
         self._socket_errors.text = None
         try:
             client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
@@ -157,7 +150,7 @@ class Feed:
         if reason_code.is_failure:
             reason = str(reason_code)
             if refuses_version(reason_code.value) and self.version.refused(reason):
-                self._fall_back = True
+                self._reconnect.again()
                 client.disconnect()
                 return
             self._refuse(client, f"refused the connection: {self.version.failure(reason)}")
@@ -222,7 +215,7 @@ class Feed:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        if self._refused or self._fall_back:
+        if self._refused or self._reconnect.going_again:
             return
         if self._answered:
             reason = "connection lost"
@@ -233,7 +226,7 @@ class Feed:
         # Reached, but closed before any CONNACK: the broker's answer, not "cannot reach".
         cause = self._socket_errors.text or str(reason_code)
         if self._socket_errors.closed_plainly(reason_code) and self.version.refused(cause):
-            self._fall_back = True
+            self._reconnect.again()
             return
         cause = self.version.failure(cause)
         self._reconnect.failed(f"closed the connection before accepting it: {cause}", refused=True)

@@ -1,8 +1,8 @@
 """The broker link: the bridge's one MQTT connection and everything it says and hears.
 
-It says `online` on every connect (`offline` as the will and on a clean stop),
-watches the prefix, learns from its sync marker when the retained burst is over,
-and publishes the mirror's decisions through the bounded window.
+It keeps `$bridge/status` (bridge.mqtt.status), watches the prefix, learns from
+its sync marker when the retained burst is over, and publishes the mirror's
+decisions through the bounded window.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.core.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
-from bridge.core.topics import ANKAIOS_DISCONNECTED, OFFLINE, ONLINE, bridge_topic
 from bridge.mqtt.client import (
     SocketErrors,
-    Will,
     create_client,
     describe_settings,
     release,
     warn_if_insecure,
 )
 from bridge.mqtt.reconnect import Failure, Reconnect
+from bridge.mqtt.status import Status
 from bridge.mqtt.sync import SyncMarker, refusal_hint
 from bridge.mqtt.version import MQTT5, VersionChoice, refuses_version
 from bridge.mqtt.window import WAIT, PublishWindow
@@ -47,8 +46,7 @@ class BrokerLink:
     def __init__(self, settings: MqttSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
-        self.status_topic = bridge_topic(settings.prefix, "status")
-        self.ankaios_topic = bridge_topic(settings.prefix, "ankaios")
+        self.status = Status(settings.prefix, settings.qos)
         self.where = settings.address
         self.marker = SyncMarker(settings.prefix, self.where)
         self.version = VersionChoice(settings.protocol)
@@ -56,10 +54,9 @@ class BrokerLink:
         self._window = PublishWindow()
         self._reconnect = Reconnect(settings.reconnect_max_delay, self._log_failure)
         self._thread = threading.Thread(
-            target=self._reconnect.run, args=(self._attempt,), name="mqtt", daemon=True
+            target=self._reconnect.run, args=(self._connect,), name="mqtt", daemon=True
         )
         self._connected = threading.Event()
-        self._status_lock = threading.Lock()
         self._ended = threading.Event()
         self._generation = 0
         self._connected_once = False
@@ -67,7 +64,6 @@ class BrokerLink:
         # Any CONNACK on this connection, accepting or not: a close without one is
         # how RabbitMQ 3.10 refuses MQTT 5.
         self._answered = False
-        self._fall_back = False
         self._socket_error = SocketErrors()
 
     def start(self) -> None:
@@ -78,9 +74,8 @@ class BrokerLink:
         self._thread.start()
 
     def _new_client(self) -> mqtt.Client:
-        will = Will(self.status_topic, OFFLINE, self.settings.qos)
         version = self.version.current
-        client = create_client(self.settings, self.settings.client_id, will, version)
+        client = create_client(self.settings, self.settings.client_id, self.status.will(), version)
         self._client_version = version
         self._window = PublishWindow()
         client.on_connect = self._on_connect
@@ -107,49 +102,24 @@ class BrokerLink:
         window.add(info)
         return True
 
-    def stop(self, connect_wait: float = 0.0) -> None:
-        """Say `disconnected` and `offline`, flush what is in flight and disconnect.
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a connection the broker accepted; True once there is one."""
+        return self._connected.wait(timeout)
 
-        With `connect_wait`, a link that is not connected yet waits that long for
-        the broker so that a fatal error still leaves `offline` behind.
-        """
+    def stop(self) -> None:
+        """Say `offline`, flush what is in flight and disconnect."""
         client = self._client
         if client is None:
             self._reconnect.stop()
             return
-        if connect_wait > 0:
-            self._connected.wait(connect_wait)
-        with self._status_lock:
-            # Under the lock no `online` of a connect in progress can follow the `offline`.
-            self._reconnect.stop()
-            connected = client.is_connected()
-            if connected:
-                # A stopped bridge holds no Ankaios subscription any more.
-                client.publish(
-                    self.ankaios_topic, ANKAIOS_DISCONNECTED, qos=self.settings.qos, retain=True
-                )
-                info = client.publish(
-                    self.status_topic, OFFLINE, qos=max(self.settings.qos, 1), retain=True
-                )
-        if connected:
-            try:
-                info.wait_for_publish(_SHUTDOWN_FLUSH)
-            except (RuntimeError, ValueError):
-                LOG.warning("could not confirm 'offline' on %s before exiting", self.status_topic)
+        self.status.offline(client, self._reconnect.stop, _SHUTDOWN_FLUSH)
         client.disconnect()
         self._thread.join(_SHUTDOWN_FLUSH)
         release(client)
 
-    def _attempt(self) -> None:
-        self._connect()
-        while self._fall_back and not self._reconnect.stopping:
-            # `auto`: the broker refused MQTT 5; offer 3.1.1 at once, no backoff.
-            self._connect()
-
     def _connect(self) -> None:
         client = self._client
         assert client is not None  # noqa: S101 - set by start()
-        self._fall_back = False
         if client.is_connected() or self._accepted or self._client_version != self.version.current:
             # paho keeps unacknowledged QoS 1 publishes and replays them after a
             # reconnect, behind the resync: a fresh client has no such backlog.
@@ -178,11 +148,8 @@ class BrokerLink:
 
     def _log_failure(self, failure: Failure) -> None:
         if failure.first:
-            LOG.warning(
-                "%s; retrying every %g s at most until it works",
-                failure.cause,
-                self.settings.reconnect_max_delay,
-            )
+            wait = self.settings.reconnect_max_delay
+            LOG.warning("%s; retrying every %g s at most until it works", failure.cause, wait)
         else:
             LOG.debug("%s", failure.cause)
 
@@ -197,7 +164,7 @@ class BrokerLink:
         self._answered = True
         if reason_code.is_failure:
             if refuses_version(reason_code.value) and self.version.refused(str(reason_code)):
-                self._fall_back = True
+                self._reconnect.again()
                 return
             cause = self.version.failure(str(reason_code)) + refusal_hint(reason_code.value)
             self._reconnect.failed(f"the broker at {self.where} refused the connection: {cause}")
@@ -213,11 +180,9 @@ class BrokerLink:
             self.version.current,
         )
         self._connected_once = True
-        with self._status_lock:
-            if self._reconnect.stopping:
-                return
-            self.sink(BrokerConnected(self._generation, self.version.current))
-            client.publish(self.status_topic, ONLINE, qos=self.settings.qos, retain=True)
+        connected = BrokerConnected(self._generation, self.version.current)
+        if not self.status.online(client, lambda: self.sink(connected)):
+            return
         self.marker.start(client, self._generation, mqtt5=self.version.current == MQTT5)
         # Only now may stop() say `offline`: it must come after this `online`.
         self._connected.set()
@@ -242,7 +207,7 @@ class BrokerLink:
             return  # the refusing CONNACK said it all
         # A TLS alert (a refused client certificate) is no protocol question.
         if self._socket_error.closed_plainly(reason_code) and self.version.refused(cause):
-            self._fall_back = True
+            self._reconnect.again()
             return
         # TLS 1.3 servers check the client certificate after the handshake, so a
         # refused certificate shows only as the connection closing before CONNACK.
@@ -278,5 +243,7 @@ class BrokerLink:
             if synced is not None:
                 self.sink(synced)
             return
+        if topic == self.status.topic:
+            self.status.heard(client, payload, retain=retain, mqtt5=self._client_version == MQTT5)
         self.marker.observe(topic, retain=retain)
         self.sink(BrokerMessage(topic, payload, retain))

@@ -45,6 +45,7 @@ class Reconnect:
         self._stopping = threading.Event()
         self._in_outage = False
         self._accepted = False
+        self._again = False
 
     @property
     def stopping(self) -> bool:
@@ -61,9 +62,22 @@ class Reconnect:
         while not self._stopping.is_set():
             self._accepted = False
             attempt()
+            while self._again and not self._stopping.is_set():
+                # `auto`: the broker refused MQTT 5; offer 3.1.1 at once, no backoff.
+                self._again = False
+                attempt()
             wait = next_wait(wait, accepted=self._accepted, max_delay=self.max_delay)
             if self._stopping.wait(wait):
                 return
+
+    @property
+    def going_again(self) -> bool:
+        """True between `again` and the attempt it asks for."""
+        return self._again
+
+    def again(self) -> None:
+        """Ask for the next attempt at once, without backoff: the offered version was refused."""
+        self._again = True
 
     def accepted(self) -> None:
         """Note that the broker accepted the connection: the outage, if any, is over."""
