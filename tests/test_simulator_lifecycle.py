@@ -14,7 +14,8 @@ from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import AgentSimulator, instance_id
 from bridge.simulator.cli import apply_step, build_parser
-from bridge.simulator.scenario import ScenarioError, load_scenario, parse_fault, parse_scenario
+from bridge.simulator.faults import parse_fault
+from bridge.simulator.scenario import ScenarioError, load_scenario, parse_scenario
 from tests.support.simulator import TIMEOUT, RawClient, hello
 
 ID = instance_id("nginx-config-v1")

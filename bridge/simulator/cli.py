@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TextIO
 
 from bridge.simulator.agent import AgentSimulator
-from bridge.simulator.faults import Faults
+from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
 from bridge.simulator.scenario import (
     Scenario,
@@ -25,7 +25,6 @@ from bridge.simulator.scenario import (
     Step,
     describe,
     load_scenario,
-    parse_fault,
 )
 
 PROG = "ankaios-simulator"

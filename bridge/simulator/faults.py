@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from bridge.simulator.agent import AgentSimulator
-from bridge.simulator.scenario import Step, describe
+from bridge.simulator.scenario import FAULTS, ScenarioError, Step, describe, parse_step
 
 
 def say(text: str, stream: TextIO) -> None:
@@ -77,3 +77,25 @@ class Faults:
         """Wait until every started fault has finished (an outage has ended)."""
         for thread in list(self._threads):
             thread.join()
+
+
+def parse_fault(text: str) -> Step:
+    """Parse ``ACTION@SECONDS[:VALUE]`` (``restart-agent@10:2``, ``server-outage@30:60``)."""
+    action, _, when = text.partition("@")
+    at_text, colon, value = when.partition(":")
+    usage = "restart-agent@SECONDS[:DOWN], reconnect-server@SECONDS, server-outage@SECONDS:DURATION"
+    if action not in FAULTS:
+        raise ScenarioError(f"fault {text!r}: unknown action {action!r}; expected {usage}")
+    key = {"restart-agent": "down", "server-outage": "duration"}.get(action)
+    try:
+        table: dict[str, object] = {"action": action, "at": float(at_text)}
+        if colon and key is not None:
+            table[key] = float(value)
+    except ValueError:
+        raise ScenarioError(f"fault {text!r}: expected {usage}") from None
+    if colon and key is None:
+        raise ScenarioError(f"fault {text!r}: {action} takes no value; expected {usage}")
+    try:
+        return parse_step(table)
+    except (ValueError, TypeError) as err:
+        raise ScenarioError(f"fault {text!r}: {err}") from None

@@ -15,50 +15,20 @@ import errno
 import logging
 import os
 import select
-import shutil
-import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bridge.simulator.fifodir import INPUT, OUTPUT
+
 log = logging.getLogger(__name__)
 
-INPUT = "input"
-OUTPUT = "output"
 _READ_SIZE = 65536
 # output_pipe.rs: ENXIO/EPIPE retried AGENT_RECONNECT_INTERVAL_MS (100 ms) apart,
 # CONTROL_INTERFACE_MAX_RETRIES (5) retries, i.e. 6 attempts in all.
 _OPEN_RETRY = 0.1
 _WRITE_ATTEMPTS = 6
-
-
-def ensure_fifo(path: Path) -> None:
-    """Create a FIFO with mode 0600 at ``path``; an existing FIFO is reused (fifo.rs)."""
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        os.mkfifo(path, 0o600)
-        path.chmod(0o600)
-        return
-    if not stat.S_ISFIFO(mode):
-        raise FileExistsError(f"{path} exists and is not a FIFO")
-
-
-def create_fifos(directory: Path) -> None:
-    """Create the directory and both FIFOs unless they exist (input_output.rs ``new``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ensure_fifo(directory / INPUT)
-    ensure_fifo(directory / OUTPUT)
-
-
-def remove_fifos(directory: Path, *, directory_too: bool) -> None:
-    """Unlink ``input`` then ``output`` (fifo.rs Drop), then the directory (directory.rs Drop)."""
-    for name in (INPUT, OUTPUT):
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            (directory / name).unlink()
-    if directory_too:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 class FifoLink:

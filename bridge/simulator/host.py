@@ -18,7 +18,8 @@ from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import cluster, protoconv
 from bridge.simulator.authorizer import Authorizer
-from bridge.simulator.fifo import FifoLink, create_fifos, remove_fifos
+from bridge.simulator.fifo import FifoLink
+from bridge.simulator.fifodir import create_fifos, remove_fifos
 from bridge.simulator.session import DECODE_ERROR, Journal, Messages, Phase, Session
 from bridge.simulator.statetree import Tree
 

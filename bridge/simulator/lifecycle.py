@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Literal
 
-from bridge.simulator.fifo import remove_fifos
+from bridge.simulator.fifodir import remove_fifos
 from bridge.simulator.host import ControlInterfaceHost, Task
 from bridge.simulator.session import Phase
 

@@ -140,7 +140,8 @@ def _instance(table: Mapping[str, object]) -> str:
     return _text(table, "id")
 
 
-def _step(table: Mapping[str, object]) -> Step:
+def parse_step(table: Mapping[str, object]) -> Step:
+    """Parse one ``[[step]]`` table; ValueError or TypeError say what is wrong with it."""
     action = table.get("action")
     if action not in _KEYS:
         raise ValueError(f"unknown action {action!r}; accepted actions: {', '.join(_KEYS)}")
@@ -187,7 +188,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     steps: list[Step] = []
     for number, table in enumerate(tables, start=1):
         try:
-            steps.append(_step(table))
+            steps.append(parse_step(table))
         except (ValueError, TypeError) as err:
             raise ScenarioError(f"{source}: step {number}: {err}") from None
     steps.sort(key=lambda step: step.at)
@@ -196,28 +197,6 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise ScenarioError(f"{source}: 'duration' must be a number >= the last step's 'at'")
     name = document.get("name", Path(source).stem)
     return Scenario(str(name), tuple(steps), float(duration), _load_every(document, source))
-
-
-def parse_fault(text: str) -> Step:
-    """Parse ``ACTION@SECONDS[:VALUE]`` (``restart-agent@10:2``, ``server-outage@30:60``)."""
-    action, _, when = text.partition("@")
-    at_text, colon, value = when.partition(":")
-    usage = "restart-agent@SECONDS[:DOWN], reconnect-server@SECONDS, server-outage@SECONDS:DURATION"
-    if action not in FAULTS:
-        raise ScenarioError(f"fault {text!r}: unknown action {action!r}; expected {usage}")
-    key = {"restart-agent": "down", "server-outage": "duration"}.get(action)
-    try:
-        table: dict[str, object] = {"action": action, "at": float(at_text)}
-        if colon and key is not None:
-            table[key] = float(value)
-    except ValueError:
-        raise ScenarioError(f"fault {text!r}: expected {usage}") from None
-    if colon and key is None:
-        raise ScenarioError(f"fault {text!r}: {action} takes no value; expected {usage}")
-    try:
-        return _step(table)
-    except (ValueError, TypeError) as err:
-        raise ScenarioError(f"fault {text!r}: {err}") from None
 
 
 def load_scenario(name_or_path: str) -> Scenario:
