@@ -11,7 +11,8 @@ import argparse
 import pytest
 
 from benchmarks.phases import Plan, SessionResult, surplus
-from benchmarks.run import LARGE, SMALL, Pairs, Runs, problems, protocol_list, rows
+from benchmarks.rows import LARGE, SMALL, Pairs, Runs, problems, rows
+from benchmarks.run import protocol_list
 from bridge.mqtt.version import MQTT5, MQTT311
 
 
