@@ -60,11 +60,12 @@ class _Probe:
     ) -> None:
         self.answered = True
         if reason_code.is_failure:
-            reason = str(reason_code)
-            if refuses_version(reason_code.value) and self.version.refused(reason):
+            of_version = refuses_version(reason_code.value)
+            cause = self.version.refusal(str(reason_code), of_version=of_version)
+            if cause is None:
                 self.fall_back = True
                 return
-            self.verdict = f"the broker refused the connection: {self.version.failure(reason)}"
+            self.verdict = f"the broker refused the connection: {cause}"
             return
         self.version.accepted()
         client.subscribe(self.topic, qos=0)
@@ -142,10 +143,11 @@ def _check_once(
             if code != MQTT_ERR_SUCCESS and probe.verdict is None and not probe.fall_back:
                 # A plain close before any CONNACK: how RabbitMQ 3.10 refuses MQTT 5.
                 plain = code == MQTT_ERR_CONN_LOST and errors.text is None
-                if plain and not probe.answered and probe.version.refused("closed"):
+                of_version = plain and not probe.answered
+                cause = probe.version.refusal(errors.text or "closed", of_version=of_version)
+                if cause is None:
                     probe.fall_back = True
                     return None
-                cause = probe.version.failure(errors.text or "closed")
                 return f"the MQTT broker at {where} closed the connection ({cause})"
     finally:
         client.disconnect()

@@ -39,3 +39,16 @@ def test_only_the_version_reason_codes_mean_a_version_refusal() -> None:
     assert refuses_version(0x84)
     assert not refuses_version(0x87)
     assert not refuses_version(5)
+
+
+def test_a_refusal_that_is_no_version_question_ends_the_round_at_once() -> None:
+    """Only a refusal of the version brings the at-once 3.1.1 attempt; any other is the round's cause."""
+    choice = VersionChoice("auto")
+    assert choice.refusal("Not authorized", of_version=False) == "Not authorized"
+    assert choice.current == "5"
+    assert choice.refusal("Unsupported protocol version", of_version=True) is None
+    assert choice.current == "3.1.1"
+    assert choice.refusal("Not authorized", of_version=False) == (
+        "MQTT 5: Unsupported protocol version; MQTT 3.1.1: Not authorized"
+    )
+    assert choice.current == "5"

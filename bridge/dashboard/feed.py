@@ -148,12 +148,13 @@ class Feed:
     ) -> None:
         self._answered = True
         if reason_code.is_failure:
-            reason = str(reason_code)
-            if refuses_version(reason_code.value) and self.version.refused(reason):
+            of_version = refuses_version(reason_code.value)
+            cause = self.version.refusal(str(reason_code), of_version=of_version)
+            if cause is None:
                 self._reconnect.again()
                 client.disconnect()
                 return
-            self._refuse(client, f"refused the connection: {self.version.failure(reason)}")
+            self._refuse(client, f"refused the connection: {cause}")
             return
         self._reconnect.accepted()
         self.version.accepted()
@@ -224,11 +225,11 @@ class Feed:
             self._reconnect.failed(reason)
             return
         # Reached, but closed before any CONNACK: the broker's answer, not "cannot reach".
-        cause = self._socket_errors.text or str(reason_code)
-        if self._socket_errors.closed_plainly(reason_code) and self.version.refused(cause):
+        closed = self._socket_errors.text or str(reason_code)
+        of_version = self._socket_errors.closed_plainly(reason_code)
+        if (cause := self.version.refusal(closed, of_version=of_version)) is None:
             self._reconnect.again()
             return
-        cause = self.version.failure(cause)
         self._reconnect.failed(f"closed the connection before accepting it: {cause}", refused=True)
 
     def _refuse(self, client: mqtt.Client, reason: str) -> None:

@@ -163,22 +163,20 @@ class BrokerLink:
     ) -> None:
         self._answered = True
         if reason_code.is_failure:
-            if refuses_version(reason_code.value) and self.version.refused(str(reason_code)):
+            of_version = refuses_version(reason_code.value)
+            cause = self.version.refusal(str(reason_code), of_version=of_version)
+            if cause is None:
                 self._reconnect.again()
                 return
-            cause = self.version.failure(str(reason_code)) + refusal_hint(reason_code.value)
+            cause += refusal_hint(reason_code.value)
             self._reconnect.failed(f"the broker at {self.where} refused the connection: {cause}")
             return
         self._reconnect.accepted()
         self.version.accepted()
         self._accepted = True
         self._generation += 1
-        LOG.info(
-            "connected to the broker at %s%s with MQTT %s",
-            self.where,
-            " again" if self._connected_once else "",
-            self.version.current,
-        )
+        again, version = " again" if self._connected_once else "", self.version.current
+        LOG.info("connected to the broker at %s%s with MQTT %s", self.where, again, version)
         self._connected_once = True
         connected = BrokerConnected(self._generation, self.version.current)
         if not self.status.online(client, lambda: self.sink(connected)):
@@ -206,16 +204,16 @@ class BrokerLink:
         if self._answered:
             return  # the refusing CONNACK said it all
         # A TLS alert (a refused client certificate) is no protocol question.
-        if self._socket_error.closed_plainly(reason_code) and self.version.refused(cause):
+        of_version = self._socket_error.closed_plainly(reason_code)
+        if (round_cause := self.version.refusal(cause, of_version=of_version)) is None:
             self._reconnect.again()
             return
         # TLS 1.3 servers check the client certificate after the handshake, so a
         # refused certificate shows only as the connection closing before CONNACK.
         tls = self.settings.tls
         hint = " (is the client certificate accepted?)" if tls and tls.cert_file else ""
-        cause = self.version.failure(cause)
         self._reconnect.failed(
-            f"{self.where} closed the connection before accepting it{hint}: {cause}"
+            f"{self.where} closed the connection before accepting it{hint}: {round_cause}"
         )
 
     def _on_subscribe(

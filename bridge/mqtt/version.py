@@ -58,6 +58,16 @@ class VersionChoice:
             return True
         return False
 
+    def refusal(self, reason: str, *, of_version: bool) -> str | None:
+        """Return the round's cause of a refusal, or None to offer 3.1.1 at once.
+
+        `of_version`: the broker's word says it refuses the protocol version (a CONNACK
+        that says so, or a plain close before any CONNACK).
+        """
+        if of_version and self.refused(reason):
+            return None
+        return self.failure(reason)
+
     def failure(self, reason: str) -> str:
         """Return the round's cause for the log, naming both versions when both were tried.
 
