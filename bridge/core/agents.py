@@ -212,9 +212,7 @@ class AgentMirror:
             for name, status in self.truth.items():
                 since = retained_since(retained.get(agent_topic(self.prefix, name)))
                 if since is not None:
-                    self.truth[name] = AgentStatus(
-                        name, status.cpu_usage, status.free_memory, status.tags, since
-                    )
+                    self.truth[name] = replace(status, since=since)
         plan = self.plan(sorted(self.truth), retained, now)
         for topic, payload in retained.items():
             agent = parse_agent_topic(self.prefix, topic)
