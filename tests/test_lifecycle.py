@@ -149,20 +149,23 @@ def test_server_reconnect_swaps_the_control_interface(
 def test_requests_unanswered_while_the_server_is_away(
     sim: AgentSimulator, broker: Mosquitto
 ) -> None:
-    """While the agent cannot reach its server for 10 s the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription per topic is left, it says connected and the tree converges."""
-    with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK, "--resync-interval", "2"):
+    """While the agent cannot reach its server for five resync intervals (ten probe intervals) the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription per topic is left, it says connected and the tree converges."""
+    # QUICK's timers halved: 0.5 s request timeout and probe interval, a resync every second.
+    halved = ("--request-timeout", "0.5", "--probe-interval", "0.5", "--resync-interval", "1")
+    with BridgeProcess(sim.directory, broker.port, *FAST, *halved):
         assert_converges(sim, broker)
         with Watcher(broker.host, broker.port) as watcher:
             sim.cut_server()
             cut = time.monotonic()
-            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2.5, "disconnected")
+            # Within the timeout plus a probe interval (1 s), with 1 s to spare for a busy machine.
+            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2, "disconnected")
             shown = dashboard_once(broker.host, broker.port)
             assert "STALE since" in shown.stdout
             assert "bridge disconnected from Ankaios" in shown.stdout
             sim.set_state("hpc2", "radio", RADIO, "FAILED", "FAILED_EXEC_FAILED")
             sim.set_state("", "maps", MAPS, "NOT_SCHEDULED", "NOT_SCHEDULED")
-            # The outage lasts 10 s: its length is the fault, not a wait for a condition.
-            threading.Event().wait(max(0.0, cut + 10 - time.monotonic()))
+            # The outage lasts 5 s: its length is the fault, not a wait for a condition.
+            threading.Event().wait(max(0.0, cut + 5 - time.monotonic()))
             assert watcher.tree.get(LINK) == b"disconnected"
             sim.restore_server()
             wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")
