@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ankaios_sdk import ControlInterface
 
 from bridge.simulator import AgentSimulator
 from tests.support.broker import MOSQUITTO, Mosquitto
 from tests.support.brokers import NATS_SERVER, Nats
 from tests.support.rabbitmq import RabbitMq, rabbitmq_installed
-from tests.support.scene import NGINX, RADIO
+from tests.support.scene import TWO_WORKLOADS, MakeSim, Start
 from tests.support.tls import Pki, TlsMosquitto, make_pki
 
 
@@ -76,12 +79,51 @@ def unique_prefix() -> str:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated agent with two workloads: nginx running on hpc1, radio starting on hpc2."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        running.set_state("hpc2", "radio", RADIO, "PENDING", "PENDING_STARTING")
-        yield running
+def make_sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeSim]:
+    """A factory of started simulated agents, each stopped when the test ends.
+
+    `make_sim(initial_state, agents=..., name=..., sdk=..., **options)` serves the control
+    interface in `tmp_path / name`, connects `agents` (name to tags) first, then sets each
+    `(agent, workload, instance id, state, substate)` of `initial_state`. `options` go to
+    AgentSimulator (read_rules, deny_rules, write_rules, log_rules, owner_agent). With
+    `sdk=True` the ankaios-sdk's control-interface path points at it for this test only.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(
+            initial_state: Iterable[Start] = (),
+            *,
+            agents: Mapping[str, Mapping[str, str]] | None = None,
+            name: str = "ci",
+            sdk: bool = False,
+            **options: Any,
+        ) -> AgentSimulator:
+            running = stack.enter_context(AgentSimulator(tmp_path / name, **options))
+            if sdk:
+                monkeypatch.setattr(
+                    ControlInterface, "ANKAIOS_CONTROL_INTERFACE_BASE_PATH", str(running.directory)
+                )
+            for agent, tags in (agents or {}).items():
+                running.connect_agent(agent, tags)
+            for agent, workload, iid, state, substate in initial_state:
+                running.set_state(agent, workload, iid, state, substate)
+            return running
+
+        yield make
+
+
+@pytest.fixture
+def sim(request: pytest.FixtureRequest, make_sim: MakeSim) -> AgentSimulator:
+    """A simulated agent with two workloads: nginx running on hpc1, radio starting on hpc2.
+
+    A `sim` marker replaces that start: its arguments are `make_sim`'s, so
+    `@pytest.mark.sim()` is an empty agent and `@pytest.mark.sim(write_rules=...)` one
+    that allows writes.
+    """
+    marker = request.node.get_closest_marker("sim")
+    if marker is None:
+        return make_sim(TWO_WORKLOADS)
+    return make_sim(*marker.args, **marker.kwargs)
 
 
 @pytest.fixture(scope="session")

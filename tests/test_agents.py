@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from tests.support.broker import Mosquitto
 from tests.support.contract import validated_json
 from tests.support.expect import INFO_KEYS, AgentLoads, matches
 from tests.support.mqtt import Watcher, wait_for
-from tests.support.scene import FAST, NGINX, RADIO, assert_converges
+from tests.support.scene import FAST, NGINX, NGINX_RUNNING, RADIO, assert_converges
 
 HPC1 = "ankaios/hpc1/$agent/status"
 HPC2 = "ankaios/hpc2/$agent/status"
@@ -24,13 +23,8 @@ NGINX_STATE = f"ankaios/hpc1/nginx/{NGINX}/state"
 NGINX_STATUS = f"ankaios/hpc1/nginx/{NGINX}/status"
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated agent with hpc1 (tagged zone=front) running nginx."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        running.connect_agent("hpc1", {"zone": "front"})
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        yield running
+# The simulated agent: hpc1 (tagged zone=front) running nginx.
+pytestmark = pytest.mark.sim(NGINX_RUNNING, agents={"hpc1": {"zone": "front"}})
 
 
 def document(watcher: Watcher, topic: str) -> dict[str, object] | None:

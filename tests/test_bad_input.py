@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,10 @@ from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.expect import SUBSCRIBED, matches
 from tests.support.mqtt import Watcher, publish
-from tests.support.scene import FAST, NGINX, RADIO, assert_converges
+from tests.support.scene import FAST, NGINX, NGINX_RUNNING, RADIO, assert_converges
 
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated agent with one running workload."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        yield running
+# The simulated agent: one running workload.
+pytestmark = pytest.mark.sim(NGINX_RUNNING)
 
 
 def subscription_id(sim: AgentSimulator) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +15,8 @@ from tests.support.expect import Instances, matches
 from tests.support.mqtt import Watcher, read_retained
 from tests.support.scene import MAPS, NGINX, RADIO
 
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated Ankaios agent serving the control interface in a fresh directory."""
-    with AgentSimulator(tmp_path / "control_interface") as running:
-        yield running
+# The simulated agent starts empty: each test sets its own instances.
+pytestmark = pytest.mark.sim()
 
 
 def test_initial_snapshot_is_published(sim: AgentSimulator, broker: Mosquitto) -> None:

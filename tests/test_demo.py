@@ -43,6 +43,9 @@ def test_demo_shows_the_live_dashboard_and_ctrl_c_stops_everything(broker: str) 
         **os.environ,
         "DEMO_BROKER": broker,
         "DEMO_SPEED": "4",
+        # The bridge's --agent-status-interval (10 s): the load lines the test waits for show
+        # within 1 s even when the bridge published the agent before its first load report.
+        "AGENT_STATUS_INTERVAL": "1",
         "TERM": "xterm-256color",
         "COLUMNS": "140",
         "LINES": "40",

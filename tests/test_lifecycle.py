@@ -78,16 +78,22 @@ def test_agent_death_in_either_close_order(
         assert "Traceback" not in bridge.log()
 
 
-def test_agent_away_for_45_seconds(sim: AgentSimulator, broker: Mosquitto) -> None:
-    """An agent away for 45 s (restarting, its server unreachable) is waited for: the bridge stays up, says disconnected, and is connected within 2 s of the agent's return."""
-    with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
+# The bridge's Ankaios timers (5 s by default) a tenth as long: an outage of 4.5 s then
+# outlasts each of them nine times, as 45 s does with the defaults.
+TENTH_TIMERS = ("--handshake-timeout", "0.5", "--request-timeout", "0.5", "--probe-interval", "0.5")
+
+
+def agent_away(sim: AgentSimulator, broker: Mosquitto, away: float, *timers: str) -> None:
+    """Take the agent away for `away` s (restarting, its server unreachable) while workloads change, and check the bridge waited."""
+    with BridgeProcess(sim.directory, broker.port, *FAST, *timers) as bridge:
         assert_converges(sim, broker)
         with Watcher(broker.host, broker.port) as watcher:
-            restart = in_background(lambda: sim.restart_agent(45.0))
+            restart = in_background(lambda: sim.restart_agent(away))
             wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2, "disconnected")
             sim.set_state("", "maps", MAPS, "NOT_SCHEDULED", "NOT_SCHEDULED")
             sim.remove("hpc2", "radio", RADIO)
-            restart.join(60)
+            restart.join(away + 15)
+            assert not restart.is_alive()
             assert alive(bridge)
             assert watcher.tree.get(LINK) == b"disconnected"
             wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")
@@ -95,6 +101,17 @@ def test_agent_away_for_45_seconds(sim: AgentSimulator, broker: Mosquitto) -> No
         # One line for the outage, not one per retry.
         assert bridge.log().count("lost the Ankaios agent") == 1
         assert "waiting for the Ankaios agent" not in bridge.log()
+
+
+def test_agent_away_nine_times_the_bridges_timeouts(sim: AgentSimulator, broker: Mosquitto) -> None:
+    """An agent away for nine times every Ankaios timeout of the bridge (4.5 s against 0.5 s timers) is waited for: the bridge stays up, says disconnected, and is connected within 2 s of the agent's return."""
+    agent_away(sim, broker, 4.5, *TENTH_TIMERS)
+
+
+@pytest.mark.slow
+def test_agent_away_for_45_seconds(sim: AgentSimulator, broker: Mosquitto) -> None:
+    """An agent away for 45 s (restarting, its server unreachable) is waited for with the default timers: the bridge stays up, says disconnected, and is connected within 2 s of the agent's return."""
+    agent_away(sim, broker, 45.0)
 
 
 def test_bridge_started_while_the_agent_is_away_waits_for_it(
@@ -132,20 +149,23 @@ def test_server_reconnect_swaps_the_control_interface(
 def test_requests_unanswered_while_the_server_is_away(
     sim: AgentSimulator, broker: Mosquitto
 ) -> None:
-    """While the agent cannot reach its server for 10 s the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription per topic is left, it says connected and the tree converges."""
-    with BridgeProcess(sim.directory, broker.port, *FAST, *QUICK, "--resync-interval", "2"):
+    """While the agent cannot reach its server for five resync intervals (ten probe intervals) the bridge says disconnected within the timeout plus a probe interval; when it is back, one subscription per topic is left, it says connected and the tree converges."""
+    # QUICK's timers halved: 0.5 s request timeout and probe interval, a resync every second.
+    halved = ("--request-timeout", "0.5", "--probe-interval", "0.5", "--resync-interval", "1")
+    with BridgeProcess(sim.directory, broker.port, *FAST, *halved):
         assert_converges(sim, broker)
         with Watcher(broker.host, broker.port) as watcher:
             sim.cut_server()
             cut = time.monotonic()
-            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2.5, "disconnected")
+            # Within the timeout plus a probe interval (1 s), with 1 s to spare for a busy machine.
+            wait_for(lambda: watcher.tree.get(LINK) == b"disconnected", 2, "disconnected")
             shown = dashboard_once(broker.host, broker.port)
             assert "STALE since" in shown.stdout
             assert "bridge disconnected from Ankaios" in shown.stdout
             sim.set_state("hpc2", "radio", RADIO, "FAILED", "FAILED_EXEC_FAILED")
             sim.set_state("", "maps", MAPS, "NOT_SCHEDULED", "NOT_SCHEDULED")
-            # The outage lasts 10 s: its length is the fault, not a wait for a condition.
-            threading.Event().wait(max(0.0, cut + 10 - time.monotonic()))
+            # The outage lasts 5 s: its length is the fault, not a wait for a condition.
+            threading.Event().wait(max(0.0, cut + 5 - time.monotonic()))
             assert watcher.tree.get(LINK) == b"disconnected"
             sim.restore_server()
             wait_for(lambda: watcher.tree.get(LINK) == b"connected", 2, "connected again")

@@ -8,23 +8,16 @@ bridge/ankaios/transport.py) if an SDK release fixes them.
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from ankaios_sdk import Ankaios, ControlInterface
+from ankaios_sdk import Ankaios
 
 from bridge.ankaios.fieldpaths import BRIDGE_MASKS
 from bridge.simulator import AgentSimulator, instance_id
 from tests.test_source import populate
 
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """Return a running simulated agent that the SDK is pointed at."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        ControlInterface.ANKAIOS_CONTROL_INTERFACE_BASE_PATH = str(running.directory)
-        yield running
+# An empty simulated agent that the SDK is pointed at.
+pytestmark = pytest.mark.sim(sdk=True)
 
 
 def test_sdk_truncates_a_snapshot_written_in_pieces(sim: AgentSimulator) -> None:

@@ -25,11 +25,8 @@ AGENT_MASKS = ["agents.*", "agents"]
 Paths = tuple[list[str], list[str], list[str]]
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A started simulator that allows reading everything."""
-    with AgentSimulator(tmp_path / "ci") as simulator:
-        yield simulator
+# An empty simulated agent that allows reading everything.
+pytestmark = pytest.mark.sim()
 
 
 @pytest.fixture

@@ -137,8 +137,9 @@ def test_fault_flag_runs_next_to_the_scenario(tmp_path: Path, running: list[Runn
         str(directory),
         "--scenario",
         "lifecycle",
+        # A pass of the 100 s scenario in 2 s: the wait for pass 2 is what takes long.
         "--speed",
-        "20",
+        "50",
         "--loop",
         "--fault",
         "reconnect-server@1",

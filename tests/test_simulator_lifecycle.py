@@ -60,11 +60,8 @@ def _until(condition: object, timeout: float = TIMEOUT) -> float:
     return time.monotonic()
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A started simulator."""
-    with AgentSimulator(tmp_path / "ci") as simulator:
-        yield simulator
+# An empty simulated agent.
+pytestmark = pytest.mark.sim()
 
 
 @pytest.fixture

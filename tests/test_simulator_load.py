@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,11 +16,8 @@ from tests.support.simulator import TIMEOUT, RawClient, hello, next_raw_event, s
 CONNECT = '[[step]]\nat = 0\naction = "connect"\nagent = "hpc1"\n'
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A started simulator that allows reading everything."""
-    with AgentSimulator(tmp_path / "ci") as simulator:
-        yield simulator
+# An empty simulated agent that allows reading everything.
+pytestmark = pytest.mark.sim()
 
 
 def test_load_walk_is_deterministic_bounded_and_moving() -> None:

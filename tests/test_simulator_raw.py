@@ -25,11 +25,8 @@ def _state_request(rid: str, *masks: str, subscribe: bool = False) -> _control_a
     return _request(rid, completeStateRequest=request)
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A started simulator."""
-    with AgentSimulator(tmp_path / "ci", write_rules=("desiredState",)) as simulator:
-        yield simulator
+# An empty simulated agent that allows writing the desired state.
+pytestmark = pytest.mark.sim(write_rules=("desiredState",))
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from queue import Empty
 
 import pytest
@@ -12,12 +10,12 @@ from ankaios_sdk import (
     Ankaios,
     AnkaiosResponseError,
     ConnectionClosedException,
-    ControlInterface,
     ControlInterfaceException,
 )
 from ankaios_sdk._components import control_interface as sdk_control_interface
 
 from bridge.simulator import AgentSimulator, instance_id
+from tests.support.scene import MakeSim
 from tests.support.simulator import TIMEOUT, close, connect, fields, next_event, sdk_client
 
 ID = instance_id("nginx-config-v1")
@@ -28,15 +26,8 @@ def _path(agent: str, workload: str, iid: str, leaf: str) -> str:
     return f"workloadStates.{agent}.{workload}.{iid}.{leaf}"
 
 
-@pytest.fixture
-def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AgentSimulator]:
-    """A started simulator whose directory the SDK uses."""
-    simulator = AgentSimulator(tmp_path / "ci")
-    monkeypatch.setattr(
-        ControlInterface, "ANKAIOS_CONTROL_INTERFACE_BASE_PATH", str(simulator.directory)
-    )
-    with simulator:
-        yield simulator
+# An empty simulated agent whose directory the SDK uses.
+pytestmark = pytest.mark.sim(sdk=True)
 
 
 @pytest.fixture
@@ -242,12 +233,10 @@ def test_change_block_is_one_event_for_a_config_update(sim: AgentSimulator) -> N
         assert len(event.complete_state.get_workload_states().get_as_list()) == 2
 
 
-def test_access_denied_for_masks_outside_the_rules(tmp_path: Path) -> None:
+def test_access_denied_for_masks_outside_the_rules(make_sim: MakeSim) -> None:
     """A mask no allow rule covers, or a deny rule hits, gets 'Access denied'."""
-    sim = AgentSimulator(
-        tmp_path / "ci", read_rules=("workloadStates",), deny_rules=("workloadStates.agent_B",)
-    )
-    with sim, sdk_client(sim) as client:
+    sim = make_sim(read_rules=("workloadStates",), deny_rules=("workloadStates.agent_B",), sdk=True)
+    with sdk_client(sim) as client:
         with pytest.raises(AnkaiosResponseError, match="Access denied"):
             client.register_event(["agents"])
         with pytest.raises(AnkaiosResponseError, match="Access denied"):
@@ -280,10 +269,10 @@ def test_dropped_subscriptions_fall_silent(sim: AgentSimulator) -> None:
         assert client.get_state([STATE_MASK]).get_workload_states().get_as_list() != []
 
 
-def test_owner_agent_loss_drops_subscriptions_and_stalls_requests(tmp_path: Path) -> None:
+def test_owner_agent_loss_drops_subscriptions_and_stalls_requests(make_sim: MakeSim) -> None:
     """While the client's own agent is gone its subscriptions vanish and requests stall; its return swaps the task, which the SDK never re-handshakes."""
-    sim = AgentSimulator(tmp_path / "ci", owner_agent="agent_A")
-    with sim, sdk_client(sim) as client:
+    sim = make_sim(owner_agent="agent_A", sdk=True)
+    with sdk_client(sim) as client:
         sim.connect_agent("agent_A")
         queue = client.register_event(["agents"])
         next_event(queue)

@@ -7,8 +7,6 @@ each defect, so these tests prove the scenarios do reproduce what they guard aga
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +21,8 @@ from tests.support.source import Collector
 RUNNING = ExecutionState("RUNNING", "RUNNING_OK")
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """Return a running simulated agent."""
-    with AgentSimulator(tmp_path / "ci") as running:
-        yield running
+# An empty simulated agent.
+pytestmark = pytest.mark.sim()
 
 
 def populate(sim: AgentSimulator, count: int) -> dict[InstanceKey, ExecutionState]:

@@ -23,7 +23,7 @@ from tests.support.broker import free_port
 from tests.support.expect import matches
 from tests.support.mqtt import wait_for
 from tests.support.proxy import Relay
-from tests.support.scene import NGINX
+from tests.support.scene import NGINX, NGINX_RUNNING
 from tests.support.tls import (
     KeyPair,
     Pki,
@@ -37,12 +37,8 @@ STATE = "ankaios/hpc1/nginx/1f0c/state"
 TLS_HANDSHAKE = 0x16
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[AgentSimulator]:
-    """A simulated Ankaios agent with one running nginx instance."""
-    with AgentSimulator(tmp_path / "control_interface") as running:
-        running.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
-        yield running
+# The simulated agent: one running nginx instance.
+pytestmark = pytest.mark.sim(NGINX_RUNNING)
 
 
 @pytest.fixture

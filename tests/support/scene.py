@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, TypeAlias
+
 from bridge.core.model import clip_info
 from bridge.simulator import AgentSimulator, instance_id
 from bridge.simulator.cluster import instances as tree_instances
@@ -14,6 +17,32 @@ from tests.support.retained import wait_retained
 NGINX = instance_id("nginx-v1")
 RADIO = instance_id("radio-v1")
 MAPS = instance_id("maps-v1")
+
+# A simulated agent's start (tests/conftest.py's make_sim): one instance per entry,
+# as (agent, workload, instance id, state, substate).
+Start: TypeAlias = tuple[str, str, str, str, str]
+NGINX_RUNNING: tuple[Start, ...] = (("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK"),)
+TWO_WORKLOADS: tuple[Start, ...] = (
+    *NGINX_RUNNING,
+    ("hpc2", "radio", RADIO, "PENDING", "PENDING_STARTING"),
+)
+
+
+class MakeSim(Protocol):
+    """The `make_sim` factory's signature."""
+
+    def __call__(
+        self,
+        initial_state: Iterable[Start] = (),
+        *,
+        agents: Mapping[str, Mapping[str, str]] | None = None,
+        name: str = "ci",
+        sdk: bool = False,
+        **options: Any,
+    ) -> AgentSimulator:
+        """Start a simulated agent for the rest of the test."""
+        ...
+
 
 # Fast recovery settings so fault tests stay quick; the defaults are documented in README.
 FAST = ("--mqtt-reconnect-max-delay", "0.3", "--mqtt-keepalive", "5")

@@ -89,8 +89,10 @@ def handshaken(directory: Path) -> Iterator[RawClient]:
 
 
 def connect(sim: AgentSimulator) -> Any:
-    """Construct an SDK client against the simulator's directory."""
-    ControlInterface.ANKAIOS_CONTROL_INTERFACE_BASE_PATH = str(sim.directory)
+    """Construct an SDK client against the simulator's directory (make_sim's `sdk=True`)."""
+    assert str(sim.directory) == ControlInterface.ANKAIOS_CONTROL_INTERFACE_BASE_PATH, (
+        "point the SDK at the simulator with make_sim(..., sdk=True)"
+    )
     return Ankaios()
 
 
