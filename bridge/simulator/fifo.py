@@ -42,6 +42,8 @@ class FifoLink:
         on_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.directory = directory
+        self.output_path = directory / OUTPUT  # the client writes, the agent reads
+        self.input_path = directory / INPUT  # the agent writes, the client reads
         self.on_bytes = on_bytes
         self.on_eof = on_eof
         self.on_lost = on_lost
@@ -53,18 +55,9 @@ class FifoLink:
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = -1, -1
         self._write_lock = threading.Lock()
+        self._aborted = threading.Event()
         self._writer_closed = False
         self._wfd: int | None = None
-
-    @property
-    def output_path(self) -> Path:
-        """The FIFO the client writes and the agent reads."""
-        return self.directory / OUTPUT
-
-    @property
-    def input_path(self) -> Path:
-        """The FIFO the agent writes and the client reads."""
-        return self.directory / INPUT
 
     def start(self, *, eager_writer: bool = True) -> None:
         """Open the reader of ``output``, try the writer of ``input`` once, start the thread."""
@@ -128,12 +121,16 @@ class FifoLink:
                 os.close(self._wfd)
                 self._wfd = None
 
+    def abort(self) -> None:
+        """End a write waiting to retry at once, as tokio's abort of the task does."""
+        self._aborted.set()
+
     def write(self, data: bytes, chunk_size: int | None = None, chunk_pause: float = 0.0) -> bool:
         """Send ``data`` with a single system call (or in pieces); False if it was dropped."""
         with self._write_lock:
             for attempt in range(_WRITE_ATTEMPTS):
-                if attempt:
-                    time.sleep(_OPEN_RETRY)
+                if attempt and self._aborted.wait(_OPEN_RETRY):
+                    break
                 if self._writer_closed:
                     log.info("writer of %s closed: dropped %d bytes", self.input_path, len(data))
                     return False

@@ -76,6 +76,10 @@ class ControlInterfaceHost:
 
     def stop(self) -> None:
         """Close every end, stop the reader threads and remove the FIFOs (if still there)."""
+        # control_interface.rs: dropping a ControlInterface aborts its task, so a reply
+        # waiting to retry on a pipe nobody reads (output_pipe.rs) ends at once.
+        for task in (self._task, *self._retiring):
+            task.link.abort()
         with self._lock:
             timers, self._timers = self._timers, []
             tasks, self._retiring = [self._task, *self._retiring], []
