@@ -8,14 +8,16 @@ of the SUBSCRIBE sent before it. It needs no publish permission.
 from __future__ import annotations
 
 import threading
+import time
 from enum import Enum
 
 import paho.mqtt.client as mqtt
 
 from bridge.core.topics import bridge_topic, prefix_filter
 
-# How long a snapshot may take before the end is asked for again.
-ASK_AGAIN = 3.0
+# Silence (seconds without any message) after which the end is asked for again: a
+# snapshot still arriving is never asked over, however long it takes.
+QUIET = 1.0
 
 
 class Outcome(Enum):
@@ -32,7 +34,7 @@ class SnapshotMarker:
     Runs on paho's network thread, but for the re-ask timer. mosquitto drops QoS 0
     messages to a subscriber that lags more than `max_queued_messages` (1000)
     packets behind, as a burst of 20,000 retained topics does, and the UNSUBACK
-    after them was lost too: the end is asked for again every few seconds.
+    after them was lost too: the end is asked for again after a silence.
     """
 
     def __init__(self, prefix: str) -> None:
@@ -46,11 +48,13 @@ class SnapshotMarker:
         self._status_seen = False
         self._probing = False
         self._asked_again = False
+        self._heard = 0.0
 
     def start(self, client: mqtt.Client) -> None:
         """Subscribe to the prefix and ask for the end of its retained burst."""
         self._connection += 1
         self._over = self._status_seen = self._probing = self._asked_again = False
+        self._heard = time.monotonic()
         # QoS 0: at QoS 1 mosquitto hands a new subscriber only max_inflight +
         # max_queued (1020 by default) of the retained messages and drops the rest.
         client.subscribe(prefix_filter(self.prefix), qos=0)
@@ -58,7 +62,8 @@ class SnapshotMarker:
         self._ask_later(client)
 
     def seen(self, topic: str | None, *, retain: bool) -> None:
-        """Note a message: the bridge's retained status in the snapshot or on the probe."""
+        """Note a message: the snapshot goes on; the bridge's retained status in it or the probe."""
+        self._heard = time.monotonic()
         if retain and topic == self.status_topic:
             self._status_seen = True
 
@@ -88,14 +93,19 @@ class SnapshotMarker:
         self._mids = {client.unsubscribe(self.marker_filter)[1]}
         return Outcome.PENDING
 
-    def _ask_later(self, client: mqtt.Client) -> None:
-        timer = threading.Timer(ASK_AGAIN, self._ask_again, (client, self._connection))
+    def _ask_later(self, client: mqtt.Client, delay: float = QUIET) -> None:
+        timer = threading.Timer(delay, self._ask_again, (client, self._connection))
         timer.daemon = True
         timer.start()
 
     def _ask_again(self, client: mqtt.Client, connection: int) -> None:
         if connection != self._connection or self._over or not client.is_connected():
             return
+        quiet = time.monotonic() - self._heard
+        if quiet < QUIET:
+            self._ask_later(client, QUIET - quiet)
+            return
+        self._heard = time.monotonic()
         # A copy of the phase's marker: whichever answer comes first ends it.
         self._asked_again = True
         self._mids.add(client.unsubscribe(self.marker_filter)[1])

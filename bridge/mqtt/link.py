@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -32,8 +33,8 @@ from bridge.settings.broker import MqttSettings
 
 LOG = logging.getLogger(__name__)
 _SHUTDOWN_FLUSH = 1.0
-# How long the retained burst may take before the sync marker is sent again.
-_MARKER_AGAIN = 3.0
+# How often the link asks the sync marker whether to send itself again.
+_MARKER_TICK = 0.25
 
 
 class BrokerLink:
@@ -139,8 +140,8 @@ class BrokerLink:
         # paho's own network thread: publishes from the bridge's threads are
         # then queued for it rather than written by the caller.
         client.loop_start()
-        while not self._ended.wait(_MARKER_AGAIN):
-            synced = self.marker.again(client)
+        while not self._ended.wait(_MARKER_TICK):
+            synced = self.marker.again(client, time.monotonic())
             if synced is not None:
                 self.sink(synced)
         client.loop_stop()
@@ -181,7 +182,8 @@ class BrokerLink:
         connected = BrokerConnected(self._generation, self.version.current)
         if not self.status.online(client, lambda: self.sink(connected)):
             return
-        self.marker.start(client, self._generation, mqtt5=self.version.current == MQTT5)
+        mqtt5 = self.version.current == MQTT5
+        self.marker.start(client, self._generation, mqtt5=mqtt5, now=time.monotonic())
         # Only now may stop() say `offline`: it must come after this `online`.
         self._connected.set()
 
@@ -243,5 +245,5 @@ class BrokerLink:
             return
         if topic == self.status.topic:
             self.status.heard(client, payload, retain=retain, mqtt5=self._client_version == MQTT5)
-        self.marker.observe(topic, retain=retain)
+        self.marker.observe(topic, retain=retain, now=time.monotonic())
         self.sink(BrokerMessage(topic, payload, retain))

@@ -25,6 +25,9 @@ LOG = logging.getLogger(__name__)
 _PROBE = "probe"
 # Markers sent again before the bridge concludes it may not read its prefix.
 _ASKS = 2
+# Silence (seconds without any message under the prefix) after which the marker is
+# sent again: a burst still arriving is never asked over, however long it takes.
+QUIET = 1.0
 
 
 # MQTT 5 CONNACK reasons that name a capability the contract needs (the will is
@@ -87,13 +90,15 @@ class SyncMarker:
         self._probing = False
         self._done = False
         self._asked = 0
+        self._heard = 0.0
         self._warned: set[str] = set()
 
-    def start(self, client: mqtt.Client, generation: int, *, mqtt5: bool) -> None:
+    def start(self, client: mqtt.Client, generation: int, *, mqtt5: bool, now: float) -> None:
         """Subscribe to the prefix and send the marker; `online` must be published before."""
         self._generation, self._mqtt5 = generation, mqtt5
         self._status_on_watch = self._status_on_probe = self._probing = self._done = False
         self._asked = 0
+        self._heard = now
         watch = prefix_filter(self.prefix)
         if mqtt5:
             # No Local: the broker does not echo the bridge's own publishes back (it
@@ -107,12 +112,13 @@ class SyncMarker:
         self._watch_mid = mid
         self._send(client, "")
 
-    def observe(self, topic: str, *, retain: bool) -> None:
-        """Note a message that is not the marker: a retained status coming back.
+    def observe(self, topic: str, *, retain: bool, now: float) -> None:
+        """Note a message that is not the marker: the burst goes on, a retained status is back.
 
         Any value counts: a late `offline` will of an old instance may have replaced
         the bridge's `online` before the subscription.
         """
+        self._heard = now
         if retain and topic == self.status_topic:
             if self._probing:
                 self._status_on_probe = True
@@ -145,8 +151,8 @@ class SyncMarker:
         client.unsubscribe(self.status_topic)
         return self._synced((RETAINED_ON_WILDCARD,) if self._status_on_probe else (RETAINED,))
 
-    def again(self, client: mqtt.Client) -> BrokerSynced | None:
-        """Send the marker again when it has not come back yet (called every few seconds).
+    def again(self, client: mqtt.Client, now: float) -> BrokerSynced | None:
+        """Send the marker again after `QUIET` s of silence without it (called often).
 
         mosquitto drops QoS 0 messages, the marker among them, to a subscriber that
         lags more than `max_queued_messages` (1000) packets behind, as a burst of
@@ -154,12 +160,14 @@ class SyncMarker:
         left; a late copy of either is ignored. A race with `arrived` on paho's thread
         costs at most one marker that no longer matches and is ignored.
 
-        When two markers sent again are not back either, the broker does not let the
-        bridge read its prefix (mosquitto grants a subscription its ACL denies and
-        delivers nothing): synced with nothing seen, like a refused subscription.
+        When two markers sent again are not back either, each after a silence, the
+        broker does not let the bridge read its prefix (mosquitto grants a subscription
+        its ACL denies and delivers nothing): synced with nothing seen, like a refused
+        subscription.
         """
-        if self._done:
+        if self._done or now - self._heard < QUIET:
             return None
+        self._heard = now
         self._asked += 1
         if self._asked > _ASKS:
             return self._synced((SUBSCRIPTION,))
