@@ -45,8 +45,9 @@ class AgentRow:
 
 def shown_state(instance: Instance) -> str:
     """Return the state an instance shows: the `status` topic's, else the `state` topic's."""
-    if instance.status is not None:
-        return instance.status.state
+    status = instance.status
+    if status is not None:
+        return status.state
     return instance.state or UNKNOWN
 
 
