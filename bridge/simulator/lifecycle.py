@@ -40,6 +40,9 @@ class Lifecycle(ControlInterfaceHost):
 
     def stop_agent(self, first: CloseOrder = "reader", gap: float = 0.0) -> None:
         """Agent process death: close the ``first`` end, wait ``gap`` s, close the other."""
+        # The process dies with its tasks: a reply waiting to retry ends at once.
+        for each in (self._task, *self._retiring):
+            each.link.abort()
         with self._lock:
             task = self._task
             if task.session.phase is Phase.DOWN:
