@@ -140,6 +140,9 @@ def test_rabbitmq_restart_keeps_port_and_retained_messages(
     ]
 
 
+# Slow (a second boot of the Erlang VM, about 8 s) and only a safety net of the
+# fixtures: no test kills the node, so it runs with the slow tests.
+@pytest.mark.slow
 def test_rabbitmq_kill_ends_the_vm_and_ensure_running_brings_the_node_back(
     rabbitmq_broker: RabbitMq,
 ) -> None:
