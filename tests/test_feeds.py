@@ -12,7 +12,7 @@ from bridge.ankaios.protocol import ErrorAnswer, StateAnswer
 from bridge.core.inputs import AgentReport, Agents, Changes, Granted, Infos, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
-from tests.test_subscription import coordinator, taken
+from tests.test_coordinator import coordinator, taken
 
 NGINX = InstanceKey("hpc1", "nginx", "1" * 64)
 FAILED = ExecutionState("FAILED", "FAILED_EXEC_FAILED")

@@ -24,7 +24,7 @@ NGINX = InstanceKey("hpc1", "nginx", "1" * 64)
 RUNNING = ExecutionState("RUNNING", "RUNNING_OK")
 ANKAIOS = default_settings().ankaios
 RESYNC, PROBE = ANKAIOS.resync_interval, ANKAIOS.probe_interval
-# The workload-state feed alone: the tests of the other two are in test_streams.py.
+# The workload-state feed alone: the tests of the other two are in test_feeds.py.
 STATES_ONLY: tuple[type[Feed], ...] = (StatesFeed,)
 
 
