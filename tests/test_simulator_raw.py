@@ -11,6 +11,8 @@ import pytest
 from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import AgentSimulator, instance_id, protoconv
+from bridge.simulator.fifo import FifoLink
+from bridge.simulator.fifodir import create_fifos
 from tests.support.simulator import RawClient, handshaken, hello
 
 ID = instance_id("nginx-config-v1")
@@ -180,3 +182,21 @@ def test_stop_removes_the_fifos(tmp_path: Path) -> None:
     (sim.directory / "input").write_text("not a fifo")
     with pytest.raises(FileExistsError, match="not a FIFO"):
         AgentSimulator(sim.directory).start()
+
+
+def test_an_aborted_task_drops_a_reply_that_waits_for_a_reader(tmp_path: Path) -> None:
+    """A reply waiting out output_pipe.rs's retries (0.5 s) for a reader ends at once when its task is aborted."""
+    create_fifos(tmp_path)
+    link = FifoLink(tmp_path, lambda _: None)
+    link.start(eager_writer=False)
+    written: list[bool] = []
+    writer = threading.Thread(target=lambda: written.append(link.write(b"\x00")))
+    try:
+        writer.start()  # nobody reads `input`: the write retries
+        link.abort()  # control_interface.rs: dropping the ControlInterface aborts its task
+        writer.join(0.4)
+        assert not writer.is_alive()
+        assert written == [False]
+    finally:
+        writer.join()
+        link.stop()
