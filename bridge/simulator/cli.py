@@ -1,7 +1,8 @@
 """``ankaios-simulator``: play a scenario of workload changes on a simulated agent.
 
 A bridge (or any ankaios-sdk client) pointed at the same control-interface
-directory sees the changes as it would from a real Ankaios 1.0 agent.
+directory sees the changes as it would from a real Ankaios 1.0 agent. SIGUSR1 says
+the workload was re-created: the next client gets a fresh control interface.
 """
 
 from __future__ import annotations
@@ -208,6 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = AgentSimulator(args.control_interface)
+
+    def _on_recreated(_signum: int, _frame: FrameType | None) -> None:
+        # A new workload instance gets a new ControlInterface (agent runtime_manager.rs
+        # add_workload; workload.rs exchange_control_interface); off the main thread, as above.
+        threading.Thread(target=sim.new_workload_instance, name="recreated", daemon=True).start()
+
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _on_recreated)
     try:
         sim.start()
     except OSError as err:
