@@ -218,7 +218,7 @@ def test_connection_closed_read_with_the_agent_gone_keeps_its_reason(
         sim.close_connection("workload deleted")
         gate.set()
         wait_for(lambda: bool(collector.failures()), 2, "the failure")
-    assert "workload deleted" in collector.failures()[0].message
+    assert "workload deleted" in collector.failures()[0].stop.line()
 
 
 def test_stale_connected_of_a_killed_bridge_is_corrected_before_the_agent_answers(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from bridge.core.info import StopReason
 from bridge.core.inputs import Input, SendFailed, SourceFailed, Stop, Tick
 from bridge.core.mirror import Mirror
 
@@ -43,8 +44,8 @@ class Owner:
         """Hand an input to the owner thread."""
         self._inbox.put(item)
 
-    def run(self, publisher: Publisher) -> str | None:
-        """Serve the queue until Stop (return None) or SourceFailed (return its message).
+    def run(self, publisher: Publisher) -> StopReason | None:
+        """Serve the queue until Stop (return None) or SourceFailed (return its reason).
 
         The publisher comes here, not to the constructor: it feeds this queue, so
         it is built after the owner.
@@ -73,12 +74,12 @@ class Owner:
                 if isinstance(item, Stop):
                     return None
                 if isinstance(item, SourceFailed):
-                    return item.message
+                    return item.stop
                 self._decide(item, now, publisher)
 
-    def farewell(self, publisher: Publisher) -> None:
-        """Publish the mirror's last word; after `run` returned, before the link says `offline`."""
-        for publish in self.mirror.farewell():
+    def farewell(self, publisher: Publisher, stop: StopReason | None = None) -> None:
+        """Publish the mirror's last word (and why it must stop), before the link says `offline`."""
+        for publish in self.mirror.farewell(stop, self.clock()):
             if not publisher.publish(publish.topic, publish.payload):
                 return
 

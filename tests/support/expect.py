@@ -32,6 +32,7 @@ INFO_KEYS = {
     "instances",
     "agents",
     "counters",
+    "warnings",
 }
 
 
