@@ -206,8 +206,8 @@ def describe(decision: Decision, workload: str, now: float) -> str:
             )
         case Hold(limited=True, count=count):
             return (
-                f"not re-creating workload {workload}: {count} re-creations within the last "
-                f"hour is the limit (--max-recreations); next possible in "
+                f"not re-creating workload {workload}: the limit of {count} re-creations "
+                f"within an hour (--max-recreations) is reached; next possible in "
                 f"{decision.until - now:.0f} s; {why}"
             )
         case Hold():

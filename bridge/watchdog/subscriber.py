@@ -133,11 +133,13 @@ class BridgeWatch:
         reason_codes: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
+        topics = " and ".join(self.topics)
         failed = [code for code in reason_codes if code.is_failure]
         if failed:
-            topics = " and ".join(self.topics)
             self._reconnect.failed(f"refused the subscription to {topics}: {failed[0]}")
             client.disconnect()
+            return
+        LOG.debug("subscribed to %s", topics)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         leaf = self.topics.get(msg.topic)
