@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bridge.simulator import AgentSimulator
+from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.brokers import Nats
+from tests.support.mqtt import read_retained
+from tests.support.scene import FAST, assert_converges
 from tests.support.watchdog import DELETE, FAKE_ANK, GET, WORKLOAD, WatchdogProcess, info, stop
 
 APPLY = "apply"
@@ -194,3 +198,33 @@ def test_a_missing_manifest_or_ank_ends_with_exit_2_and_one_line(tmp_path: Path)
         "ankaios-mqtt-watchdog: --workload / WATCHDOG_WORKLOAD is required: the bridge's workload "
         "name, as ank get workloads lists it\n"
     )
+
+
+def test_with_the_real_bridge_the_workload_comes_back(
+    tmp_path: Path, sim: AgentSimulator, broker: Mosquitto
+) -> None:
+    """A bridge whose FIFOs are gone (a second server reconnect) stops with its reason; the watchdog deletes and applies its workload; the new instance's bridge is online, connected and converged."""
+    with (
+        WatchdogProcess(tmp_path, broker.host, broker.port) as dog,
+        BridgeProcess(sim.directory, broker.port, *FAST) as bridge,
+    ):
+        assert_converges(sim, broker)
+        sim.replace_control_interface()
+        assert_converges(sim, broker)
+        sim.replace_control_interface()
+        assert bridge.wait(5) == 1
+        assert dog.wait_calls(3) == [DELETE, GET, [APPLY, str(dog.manifest)]]
+        # Ankaios: the applied manifest makes a new workload instance with a new control
+        # interface, and its container runs a new bridge.
+        sim.new_workload_instance()
+        with BridgeProcess(sim.directory, broker.port, *FAST):
+            assert_converges(sim, broker, timeout=5)
+            info_document = json.loads(
+                read_retained(broker.host, broker.port)["ankaios/$bridge/info"]
+            )
+        assert "stopped" not in info_document
+        assert info_document["ankaios"] == "connected"
+        recreating = [line for line in dog.log().splitlines() if "re-creating workload" in line]
+        assert len(recreating) == 1
+        assert f"the Ankaios control interface at {sim.directory} is gone" in recreating[0]
+        assert dog.calls() == [DELETE, GET, [APPLY, str(dog.manifest)]]
