@@ -20,13 +20,7 @@ from typing import TextIO
 from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
-from bridge.simulator.scenario import (
-    Scenario,
-    ScenarioError,
-    Step,
-    describe,
-    load_scenario,
-)
+from bridge.simulator.scenario import Scenario, ScenarioError, Step, describe, load_scenario
 
 PROG = "ankaios-simulator"
 _FAULT_HELP = (
@@ -210,10 +204,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = AgentSimulator(args.control_interface)
 
+    def _recreated() -> None:
+        sim.new_workload_instance()
+        _say("workload re-created (SIGUSR1): a fresh control interface wants a Hello", sys.stdout)
+
     def _on_recreated(_signum: int, _frame: FrameType | None) -> None:
         # A new workload instance gets a new ControlInterface (agent runtime_manager.rs
         # add_workload; workload.rs exchange_control_interface); off the main thread, as above.
-        threading.Thread(target=sim.new_workload_instance, name="recreated", daemon=True).start()
+        threading.Thread(target=_recreated, name="recreated", daemon=True).start()
 
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _on_recreated)
     try:
