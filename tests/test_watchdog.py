@@ -13,6 +13,7 @@ from tests.support.broker import Mosquitto
 from tests.support.brokers import Nats
 from tests.support.mqtt import read_retained
 from tests.support.scene import FAST, assert_converges
+from tests.support.tls import Pki, TlsMosquitto, publish_as
 from tests.support.watchdog import DELETE, FAKE_ANK, GET, WORKLOAD, WatchdogProcess, info, stop
 
 APPLY = "apply"
@@ -228,3 +229,28 @@ def test_with_the_real_bridge_the_workload_comes_back(
         assert len(recreating) == 1
         assert f"the Ankaios control interface at {sim.directory} is gone" in recreating[0]
         assert dog.calls() == [DELETE, GET, [APPLY, str(dog.manifest)]]
+
+
+def test_tls_and_a_password_and_no_secret_in_the_log_or_for_ank(
+    tmp_path: Path, pki: Pki, tls_broker: TlsMosquitto
+) -> None:
+    """With the bridge's TLS, user and MQTT_PASSWORD the watchdog logs in and acts; the password is neither logged nor handed to `ank`."""
+    env = {
+        "MQTT_CA_FILE": str(pki.ca),
+        "MQTT_USERNAME": pki.bridge.username,
+        "MQTT_PASSWORD": pki.bridge.password,
+        "FAKE_ANK_ON_APPLY": f"env > {tmp_path / 'ank-env'}",
+    }
+    with WatchdogProcess(tmp_path, tls_broker.host, tls_broker.port, env=env) as dog:
+        publish_as(
+            tls_broker, pki.bridge, "ankaios/$bridge/info", info(stop("2026-12-07T16:01:02.345Z"))
+        )
+        publish_as(tls_broker, pki.bridge, "ankaios/$bridge/status", b"offline")
+        assert dog.wait_calls(3) == [DELETE, GET, [APPLY, str(dog.manifest)]]
+        dog.wait_log("re-created")
+        assert "password=set" in dog.log()
+        assert pki.bridge.password not in dog.log()
+        handed = (tmp_path / "ank-env").read_text()
+        assert f"MQTT_USERNAME={pki.bridge.username}" in handed
+        assert "MQTT_PASSWORD" not in handed
+        assert pki.bridge.password not in handed
