@@ -94,7 +94,8 @@ def run(settings: WatchdogSettings, environ: Mapping[str, str]) -> int:
     watch = BridgeWatch(settings.mqtt, inbox.put)
     where = f"{settings.mqtt.prefix}/$bridge"
     LOG.info(
-        "watching %s/status for workload %s (manifest %s, ank %s); %s",
+        "watching %s/status and %s/info for workload %s (manifest %s, ank %s); %s",
+        where,
         where,
         settings.workload,
         settings.manifest,
@@ -106,13 +107,14 @@ def run(settings: WatchdogSettings, environ: Mapping[str, str]) -> int:
         while True:
             wake = dog.wake
             try:
-                left = None if wake is None else max(0.0, wake - time.monotonic())
-                message = inbox.get(timeout=left)
+                message = inbox.get(
+                    timeout=None if wake is None else max(0.0, wake - time.monotonic())
+                )
             except queue.Empty:
-                message = Heard("", b"")  # no news: decide again
-            if message is None:
-                break
-            if message.leaf:
+                pass  # the rules' wake-up: a wait or the hour's limit is over
+            else:
+                if message is None:
+                    break
                 heard(dog, message, where, time.monotonic())
             _act(dog, settings, ank)
     finally:

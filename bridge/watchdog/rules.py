@@ -16,7 +16,8 @@ from bridge.core.topics import OFFLINE, ONLINE
 
 # The rate limit's window.
 HOUR = 3600.0
-_STATUS_WORDS = (ONLINE.decode(), OFFLINE.decode())
+_ONLINE, _OFFLINE = ONLINE.decode(), OFFLINE.decode()
+_STATUS_WORDS = (_ONLINE, _OFFLINE)
 
 
 class BadPayloadError(ValueError):
@@ -137,9 +138,9 @@ class Watchdog:
 
     def heard_status(self, status: str | None, now: float) -> None:
         """Note `$bridge/status` (None: cleared)."""
-        if status == ONLINE.decode() and self.status != status:
+        if status == _ONLINE and self.status != status:
             self._online_since = now
-        elif status != ONLINE.decode() and self._online_since is not None:
+        elif status != _ONLINE and self._online_since is not None:
             if now - self._online_since >= self.limits.max_wait:
                 self._streak = 0
             self._online_since = None
@@ -153,7 +154,7 @@ class Watchdog:
         """Return what to do now; None: nothing (or nothing new to say)."""
         self.wake = None
         stop = self.stopped
-        if self.status != OFFLINE.decode() or stop is None or stop.at in self._done:
+        if self.status != _OFFLINE or stop is None or stop.at in self._done:
             return None
         if not stop.recreate:
             self._done.add(stop.at)
