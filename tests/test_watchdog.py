@@ -254,3 +254,22 @@ def test_tls_and_a_password_and_no_secret_in_the_log_or_for_ank(
         assert f"MQTT_USERNAME={pki.bridge.username}" in handed
         assert "MQTT_PASSWORD" not in handed
         assert pki.bridge.password not in handed
+
+
+def test_a_workload_still_listed_after_the_delete_timeout_is_not_applied(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """When `ank get workloads` still lists the workload after --delete-timeout, one ERROR line says so and `ank apply` is not run."""
+    args = ("--delete-timeout", "0.3", "--max-recreations", "1")
+    env = {"FAKE_ANK_LINGER": "1000"}
+    with WatchdogProcess(tmp_path, broker.host, broker.port, *args, env=env) as dog:
+        dog.say(b"offline", info(stop("2026-12-07T16:01:00.000Z")))
+        dog.wait_log("is reached")
+        calls = dog.calls()
+        assert calls[0] == DELETE
+        assert set(map(tuple, calls[1:])) == {tuple(GET)}
+        assert len(calls) >= 2
+        assert (
+            f"ERROR bridge.watchdog: ank get workloads still lists {WORKLOAD} 0.3 s after ank "
+            "delete workload (--delete-timeout); not applying the manifest; trying again in 0.1 s"
+        ) in dog.log()
