@@ -18,6 +18,10 @@ Upstream (Ankaios v1.0.1) facts modelled here, each with its source:
   the agent's subscriptions on AgentGone (``server/src/ankaios_server/event_handler.rs``
   ``remove_subscribers_of_agent``).
 * ConnectionClosed ends the task (``control_interface_task.rs`` ``run``): both ends close.
+* A hung server (the agent's gRPC stream stays up, ``grpc/src/client.rs``): nothing is
+  answered and no event comes; the server's ``ankaios_server.rs`` main loop handles the
+  queued requests and state updates in arrival order once it runs again, so the answers
+  come late and the events are delayed, not lost; no reconnect, no swap.
 """
 
 from __future__ import annotations
@@ -70,7 +74,21 @@ class Lifecycle(ControlInterfaceHost):
                 log.warning("start_agent: the agent is running; nothing to start")
                 return
             self._journal.outbox = None
+            self._resumed = True
             self._open_task()
+
+    def restart_by_policy(self) -> bool:
+        """Re-run the workload's container by its restart policy; return whether it sees the FIFOs.
+
+        ``workload_control_loop.rs`` ``restart_workload_on_runtime`` keeps the Workload and
+        its control-interface task: the new process's Hello is only logged
+        (``control_interface_task.rs`` "Received yet another Hello"), never accepted. After
+        a resume (an agent restart or a server reconnect: ``runtime_manager.rs``
+        ``resume_workload``) the control loop has no ``control_interface_path``, so the
+        re-run container gets no mount at all.
+        """
+        with self._lock:
+            return not self._resumed
 
     def restart_agent(
         self, down_time: float = 0.2, first: CloseOrder = "reader", gap: float = 0.0
@@ -94,6 +112,7 @@ class Lifecycle(ControlInterfaceHost):
         self.stop_agent()
         with self._lock:
             self._journal.outbox = outbox
+            self._resumed = False
             self._open_task(eager_writer=False)
 
     def cut_server(self) -> None:
@@ -116,6 +135,25 @@ class Lifecycle(ControlInterfaceHost):
                 # Routed by workload name to the new task, held there until its Hello.
                 self._send(session.deliver(session.answer(request, self._state)))
 
+    def hang_server(self) -> None:
+        """Hang the server: requests and the events of changes wait, in arrival order."""
+        with self._lock:
+            if self._journal.backlog is None:
+                self._journal.backlog = []
+
+    def resume_server(self) -> None:
+        """Let a hung server run again: the late answers and delayed events, in arrival order."""
+        with self._lock:
+            backlog, self._journal.backlog = self._journal.backlog or [], None
+            session = self._session
+            for item in backlog:
+                if isinstance(item, list):
+                    self._send(session.deliver(item))
+                else:
+                    # In order: the answer holds the state as the request found it.
+                    request, state = item
+                    self._send(session.deliver(session.answer(request, state)))
+
     def replace_control_interface(self, overlap: float = 0.05) -> None:
         """Swap the task as a server reconnect does: new ends, paths unlinked, old ends closed.
 
@@ -129,6 +167,7 @@ class Lifecycle(ControlInterfaceHost):
                 log.warning("replace_control_interface: the agent is down; nothing to replace")
                 return
             old.session.subscriptions.clear()  # removed on AgentGone
+            self._resumed = True
             self._open_task()
             remove_fifos(self.directory, directory_too=True)
             self._retiring.append(old)
