@@ -12,6 +12,7 @@ from bridge.simulator import AgentSimulator
 from bridge.simulator import session as simulated_session
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.dashboard import dashboard_once, run_command
 from tests.support.mqtt import Watcher, read_retained, wait_for
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges, stop_reason
 
@@ -78,6 +79,12 @@ def test_a_refused_handshake_says_why_and_a_clean_start_clears_it(
     )
     assert "ankaios-sdk" in str(stopped["advice"])
     assert stopped["recreate"] is False
+    shown = run_command(
+        "ankaios-mqtt-dashboard", "--once", "--format", "json", "--mqtt-port", str(broker.port)
+    )
+    assert json.loads(shown.stdout)["bridge"]["info"]["stopped"] == stopped
+    text = dashboard_once(broker.host, broker.port).stdout.splitlines()
+    assert f"STOPPED at {stopped['at']}: {stopped['reason']}; {stopped['advice']}" in text
     monkeypatch.setattr(simulated_session, "SUPPORTED_MAJOR", 1)
     sim.new_workload_instance()
     with BridgeProcess(sim.directory, broker.port, *FAST):
