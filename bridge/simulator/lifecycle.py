@@ -18,10 +18,12 @@ Upstream (Ankaios v1.0.1) facts modelled here, each with its source:
   the agent's subscriptions on AgentGone (``server/src/ankaios_server/event_handler.rs``
   ``remove_subscribers_of_agent``).
 * ConnectionClosed ends the task (``control_interface_task.rs`` ``run``): both ends close.
-* A hung server (the agent's gRPC stream stays up, ``grpc/src/client.rs``): nothing is
-  answered and no event comes; the server's ``ankaios_server.rs`` main loop handles the
-  queued requests and state updates in arrival order once it runs again, so the answers
-  come late and the events are delayed, not lost; no reconnect, no swap.
+* A hung server: no gRPC keep-alive or timeout on either side (``grpc/src/client.rs``
+  250-266, ``grpc/src/server.rs`` 71-104), so the stream stays up and the agent never
+  reconnects; nothing is answered and no event comes. The bounded channels apply
+  backpressure, never drop (``agent/src/main.rs`` BUFFER_SIZE 20, ``common/src/lib.rs``
+  CHANNEL_CAPACITY 20), and ``ankaios_server.rs`` ``listen_to_agents`` handles one
+  message at a time in arrival order once it runs again: late answers, delayed events.
 """
 
 from __future__ import annotations
@@ -77,18 +79,21 @@ class Lifecycle(ControlInterfaceHost):
             self._resumed = True
             self._open_task()
 
-    def restart_by_policy(self) -> bool:
+    def restart_by_policy(self, *, failed: bool = True) -> bool:
         """Re-run the workload's container by its restart policy; return whether it sees the FIFOs.
 
-        ``workload_control_loop.rs`` ``restart_workload_on_runtime`` keeps the Workload and
-        its control-interface task: the new process's Hello is only logged
-        (``control_interface_task.rs`` "Received yet another Hello"), never accepted. After
-        a resume (an agent restart or a server reconnect: ``runtime_manager.rs``
-        ``resume_workload``) the control loop has no ``control_interface_path``, so the
-        re-run container gets no mount at all.
+        ``workload/workload_control_loop.rs`` ``restart_workload_on_runtime`` (183-221)
+        keeps the Workload and its control-interface task (``workload.rs`` 92-96): the new
+        process's Hello is only logged (``control_interface_task.rs`` 166, "Received yet
+        another Hello"), never accepted. A failed container is run anew
+        (``update_workload_on_runtime``, ``podman run``): after a resume (an agent restart
+        or a server reconnect) the control loop was built without
+        ``control_interface_path`` (``runtime_facade.rs`` ``resume_workload_non_blocking``
+        311-320), so ``podman_cli.rs`` ``podman_run`` adds no mount. A succeeded one
+        (ALWAYS) is ``podman start``ed and keeps its mount (``podman_runtime.rs`` 166-174).
         """
         with self._lock:
-            return not self._resumed
+            return not (failed and self._resumed)
 
     def restart_agent(
         self, down_time: float = 0.2, first: CloseOrder = "reader", gap: float = 0.0
