@@ -113,7 +113,7 @@ def test_bad_scenario_file_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     expected = f"ankaios-simulator: {bad}: step 1: unknown action 'explode'; accepted actions: "
     assert result.stderr.splitlines() == [
         expected
-        + "connect, disconnect, set, remove, load, restart-agent, reconnect-server, server-outage"
+        + "connect, disconnect, set, remove, load, restart-agent, reconnect-server, server-outage, hang-server"
     ]
     assert not (tmp_path / "ci").exists()
 

@@ -234,6 +234,8 @@ class AnkaiosReader:
 
     def _accepted(self, now: float) -> None:
         self._phase = _Phase.CONNECTED
+        # Every feed subscribes afresh after a handshake: that read covers any gap.
+        self._gap = False
         self._outage.over()
         self._reconnects += self._handshake.accepted(self._directory)
         if self._swap_seen and self._replacements == 1:

@@ -68,8 +68,8 @@ def cannot_open(directory: Path, err: OSError) -> StopReason:
 def agent_away(directory: Path, bound: float) -> StopReason:
     """Say that nobody read the control interface for longer than the configured bound."""
     return StopReason(
-        f"the Ankaios agent did not read the control interface at {directory} for {bound:g} s "
-        "(it is gone, or has not reached its server: agent grpc/src/client.rs retries)",
+        f"the Ankaios agent does not read the control interface at {directory} (gave up after "
+        f"{bound:g} s; it is gone, or has not reached its server: agent grpc/src/client.rs)",
         f"if the agent is gone for good, {RECREATE}",
         recreate=True,
     )

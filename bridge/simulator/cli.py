@@ -20,7 +20,7 @@ from typing import TextIO
 from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
-from bridge.simulator.scenario import Scenario, ScenarioError, Step, describe, load_scenario
+from bridge.simulator.scenario import FAULTS, Scenario, ScenarioError, Step, describe, load_scenario
 
 PROG = "ankaios-simulator"
 _FAULT_HELP = (
@@ -29,7 +29,9 @@ _FAULT_HELP = (
     "dies, reader of output closed first, and is back after DOWN s, default 1), "
     "reconnect-server@SECONDS (the agent reconnects to the server: the control interface is "
     "replaced and its FIFOs and directory unlinked), server-outage@SECONDS:DURATION (requests "
-    "go unanswered until the server is back, then the control interface is replaced)"
+    "go unanswered until the server is back, then the control interface is replaced), "
+    "hang-server@SECONDS:DURATION (the server hangs without a reconnect: answers come late and "
+    "events are delayed, not lost)"
 )
 
 
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def apply_step(sim: AgentSimulator, step: Step, faults: Faults | None = None) -> None:
     """Carry out one scenario step on the simulator (fault steps run in the background)."""
-    if step.action in ("restart-agent", "reconnect-server", "server-outage"):
+    if step.action in FAULTS:
         (faults or Faults(sim, threading.Event(), 1.0, sys.stdout)).apply(step)
     elif step.action == "connect":
         sim.connect_agent(step.agent, dict(step.tags))
