@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -65,7 +65,7 @@ class Journal:
     outbox: list[_ank_base.Request] | None = None
     # None: the server works; a list: a hung server's backlog, requests and the events of
     # changes in arrival order, answered and delivered late (Lifecycle.hang_server).
-    backlog: list[tuple[_ank_base.Request, Mapping[str, Node]] | Messages] | None = None
+    backlog: list[Callable[[], Messages]] | None = None
 
 
 class Session:
@@ -179,7 +179,8 @@ class Session:
             return [denied]
         outbox, backlog = self.journal.outbox, self.journal.backlog
         if outbox is None and backlog is not None:
-            backlog.append((request, state))
+            # The answer holds the state as the request found it.
+            backlog.append(lambda: self.deliver(self.answer(request, state)))
             return []
         if outbox is None:
             return self.answer(request, state)
@@ -227,7 +228,13 @@ class Session:
         return []
 
     def events(self, old: Tree, new: Tree) -> Messages:
-        """Return one event per subscriber whose masks the change touches (queued before Hello)."""
+        """Return one event per subscriber whose masks the change touches (queued before Hello).
+
+        A hung server holds the change, in arrival order, for the subscriptions it has later.
+        """
+        if self.journal.backlog is not None:
+            self.journal.backlog.append(lambda: self.events(old, new))
+            return []
         if not self.alive or not self.subscriptions:
             return []
         diff = difference(old, new)
@@ -240,7 +247,4 @@ class Session:
                 continue
             partial = select(new, altered.all_paths())
             messages.append(protoconv.state_response(rid, partial, altered))
-        if self.journal.backlog is not None:
-            self.journal.backlog.append(messages)
-            return []
         return self.deliver(messages)
