@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bridge.core.loginputs import LogInput
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 from bridge.mqtt.version import MQTT5
@@ -146,4 +147,4 @@ MirrorInput = (
     | BrokerMessage
     | SendFailed
 )
-Input = MirrorInput | SourceFailed | Stop
+Input = MirrorInput | LogInput | SourceFailed | Stop
