@@ -56,6 +56,7 @@ class AgentSimulator(Lifecycle):
             old, self._state = self._state, new_state
             if self._change_base is None:
                 self._send(self._session.events(old, new_state))
+                self._send(self._session.deliver(self._journal.logs.changed(new_state)))
 
     @contextlib.contextmanager
     def change(self) -> Iterator[None]:
@@ -71,6 +72,7 @@ class AgentSimulator(Lifecycle):
                     base, self._change_base = self._change_base, None
                     if base is not None:
                         self._send(self._session.events(base, self._state))
+                        self._send(self._session.deliver(self._journal.logs.changed(self._state)))
 
     def set_state(
         self,
@@ -92,6 +94,12 @@ class AgentSimulator(Lifecycle):
                 self._apply(cluster.without_instance(self._state, agent, workload, iid))
             else:
                 self._apply(cluster.with_instance(self._state, agent, workload, iid, execution))
+
+    def print_lines(self, agent: str, workload: str, iid: str, *lines: str) -> None:
+        """Print `lines` from an instance (one LogEntry each): followers of its log get them."""
+        with self._lock:
+            printed = self._journal.logs.print_lines((agent, workload, iid), lines)
+            self._send(self._session.deliver(printed))
 
     def remove(self, agent: str, workload: str, iid: str) -> None:
         """Remove an instance (its agent reported Removed)."""

@@ -18,6 +18,7 @@ from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import protoconv
 from bridge.simulator.authorizer import Authorizer
+from bridge.simulator.logs import LogServer
 from bridge.simulator.statefilter import select
 from bridge.simulator.statetree import Node, Tree, difference, event_paths
 
@@ -71,6 +72,7 @@ class Journal:
     # None: the server answers at once; a list: the agent's to_server channel
     # while the server is unreachable (requests wait there, unanswered).
     outbox: list[_ank_base.Request] | None = None
+    logs: LogServer = field(default_factory=LogServer)
 
 
 class Session:
@@ -124,6 +126,7 @@ class Session:
         self.phase = phase
         self.subscriptions.clear()
         self.pending.clear()
+        self.journal.logs.clear()
 
     def close(self, reason: str) -> Messages:
         """End the task with ConnectionClosed; queued answers are never delivered."""
@@ -220,11 +223,12 @@ class Session:
         if kind == "updateStateRequest":
             return [protoconv.response(rid, "UpdateStateSuccess")]
         if kind == "logsRequest":
-            return [protoconv.logs_accepted(rid, list(request.logsRequest.workloadNames))]
+            return self.journal.logs.request(rid, request.logsRequest, state)
         if kind == "eventsCancelRequest":
             self.subscriptions.pop(rid, None)
             return [protoconv.response(rid, "eventsCancelAccepted")]
         if kind == "logsCancelRequest":
+            self.journal.logs.cancel(rid)
             return [protoconv.response(rid, "logsCancelAccepted")]
         return []
 
