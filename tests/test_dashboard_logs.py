@@ -34,7 +34,7 @@ def read_lines(process: subprocess.Popen[str], count: int, timeout: float = 10.0
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()
     stdout = process.stdout
     threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    got = []
+    got: list[str] = []
     deadline = time.monotonic() + timeout
     while len(got) < count:
         try:
