@@ -136,3 +136,17 @@ def test_no_bridge_exits_1_after_the_timeout(broker: Mosquitto) -> None:
         "ankaios/$bridge/logs/request within 1 s\n"
     )
     assert time.monotonic() - started < 10
+
+
+def test_a_pending_instance_gives_no_line_until_the_follow_ends(
+    make_sim: MakeSim, broker: Mosquitto
+) -> None:
+    """An instance without a container (pending) sends nothing, as upstream: the follow ends on time."""
+    sim = make_sim(log_rules=("nginx",))
+    sim.set_state("hpc1", "nginx", NGINX, "PENDING", "PENDING_STARTING")
+    with serving(sim, broker, "5", "--logs"):
+        started = time.monotonic()
+        process = dashboard_logs(broker, "5", "nginx", "-f", "--for", "2")
+        out, err = process.communicate(timeout=20)
+    assert (process.returncode, out, err) == (0, "", "")
+    assert time.monotonic() - started >= 2

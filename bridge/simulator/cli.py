@@ -19,6 +19,7 @@ from typing import TextIO
 from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
+from bridge.simulator.printers import LOG_RULE_HELP, PrintTicker, load_printers
 from bridge.simulator.scenario import (
     Scenario,
     ScenarioError,
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "real agent does every 2 s (scaled by --speed; 0: off; default: the scenario's "
         "[load] every, else off)",
     )
+    parser.add_argument("--log-rule", action="append", default=[], help=LOG_RULE_HELP)
     parser.add_argument(
         "--fault",
         type=_fault,
@@ -196,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
-    except ScenarioError as err:
+        printers = load_printers(args.scenario)
+    except (ScenarioError, ValueError, TypeError) as err:
         _say(f"{PROG}: {err}", sys.stderr)
         return 2
     stop = threading.Event()
@@ -207,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         threading.Thread(target=stop.set, name="stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sim = AgentSimulator(args.control_interface)
+    sim = AgentSimulator(args.control_interface, log_rules=args.log_rule)
+    printing = PrintTicker(sim, printers, args.speed, stop)
     try:
         sim.start()
     except OSError as err:
@@ -221,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f"; every agent reports its load every {every:g} s" if every else ""),
             sys.stdout,
         )
+        printing.start()
         play(
             scenario,
             sim,
@@ -232,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_every=every,
         )
     finally:
+        printing.join()
         sim.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
