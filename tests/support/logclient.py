@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.support.contract import ContractError, validate_payload
 from tests.support.mqtt import close, wait_for
 
 REQUEST = "ankaios/$bridge/logs/request"
@@ -37,9 +38,10 @@ class LogRequester:
         self, host: str, port: int, version: str, lines: str = "ankaios/+/+/+/logs"
     ) -> None:
         self.host, self.port, self.version = host, port, version
-        self.reply_topic = f"reply/{uuid.uuid4().hex}"
+        self.reply_topic = f"ankaios/$bridge/logs/reply/{uuid.uuid4().hex}"
         self.lines_filter = lines
         self.got: list[Got] = []
+        self.violations: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         protocol = mqtt.MQTTv5 if version == "5" else mqtt.MQTTv311
@@ -77,6 +79,11 @@ class LogRequester:
         got = Got(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, correlation)
         with self._lock:
             self.got.append(got)
+            # Every reply and line must be what docs/asyncapi.yaml declares.
+            try:
+                validate_payload(got.topic, got.payload)
+            except ContractError as err:
+                self.violations.append(str(err))
 
     def ask(self, correlation: str | None = None, **fields: Any) -> None:
         """Publish a request: under MQTT 5 with Response Topic and Correlation Data."""
@@ -100,6 +107,7 @@ class LogRequester:
     def replies(self) -> list[dict[str, Any]]:
         """Return the replies so far, decoded."""
         with self._lock:
+            assert not self.violations, self.violations
             return [json.loads(g.payload) for g in self.got if g.topic == self.reply_topic]
 
     def reply_messages(self) -> list[Got]:
@@ -110,6 +118,7 @@ class LogRequester:
     def lines(self, topic: str | None = None) -> list[str]:
         """Return the log lines so far (of one topic), in order."""
         with self._lock:
+            assert not self.violations, self.violations
             return [
                 g.payload.decode()
                 for g in self.got
