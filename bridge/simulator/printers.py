@@ -77,6 +77,7 @@ class PrintTicker:
     ) -> None:
         self.sim, self.printers, self.speed, self.stop = sim, printers, speed, stop
         self._thread = threading.Thread(target=self._run, name="printers", daemon=True)
+        self._printed = dict.fromkeys(printers, 0)
 
     def start(self) -> None:
         """Start printing in a background thread."""
@@ -87,16 +88,19 @@ class PrintTicker:
         if self._thread.is_alive():
             self._thread.join()
 
+    def tick(self, elapsed: float) -> None:
+        """Print what is due `elapsed` scenario seconds after the start."""
+        for printer in self.printers:
+            if elapsed < (self._printed[printer] + 1) * printer.every:
+                continue
+            line = printer.lines[self._printed[printer] % len(printer.lines)]
+            self._printed[printer] += 1
+            for (agent, workload, iid), (state, _) in self.sim.instances().items():
+                if workload == printer.workload and state == "RUNNING":
+                    self.sim.print_lines(agent, workload, iid, line)
+
     def _run(self) -> None:
-        printed = dict.fromkeys(self.printers, 0)
         elapsed = 0.0
         while not self.stop.wait(_TICK):
             elapsed += _TICK * self.speed
-            for printer in self.printers:
-                if elapsed < (printed[printer] + 1) * printer.every:
-                    continue
-                line = printer.lines[printed[printer] % len(printer.lines)]
-                printed[printer] += 1
-                for (agent, workload, iid), (state, _) in self.sim.instances().items():
-                    if workload == printer.workload and state == "RUNNING":
-                        self.sim.print_lines(agent, workload, iid, line)
+            self.tick(elapsed)
