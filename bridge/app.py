@@ -16,7 +16,7 @@ import bridge
 from bridge.ankaios.protocol import new_request_id
 from bridge.ankaios.reader import AnkaiosReader
 from bridge.ankaios.transport import ControlInterfaceError
-from bridge.core.info import BridgeFacts
+from bridge.core.info import BridgeFacts, StopReason
 from bridge.core.inputs import Stop
 from bridge.core.logdesk import LogDesk
 from bridge.core.mirror import Mirror
@@ -77,24 +77,24 @@ def run(settings: BridgeSettings) -> int:
         source.start()
     except ControlInterfaceError as err:
         LOG.error("%s", err)  # noqa: TRY400 - an operator's mistake, not a crash
-        _part(owner, link, fatal=True)
+        _part(owner, link, err.stop)
         return EXIT_FAILURE
     failure = owner.run(link)
     source.stop()
-    _part(owner, link, fatal=failure is not None)
+    _part(owner, link, failure)
     if failure is not None:
-        LOG.error("%s", failure)
+        LOG.error("%s", failure.line())
         return EXIT_FAILURE
     LOG.info("stopped; published 'offline'")
     return EXIT_OK
 
 
-def _part(owner: Owner, link: BrokerLink, *, fatal: bool) -> None:
-    """Say `$bridge/ankaios` disconnected (the mirror's word), then `offline` (the link's)."""
-    if fatal:
-        # A bridge that must give up still leaves both behind on a broker that is slow to come.
+def _part(owner: Owner, link: BrokerLink, stop: StopReason | None) -> None:
+    """Say `$bridge/ankaios` disconnected and why (the mirror's), then `offline` (the link's)."""
+    if stop is not None:
+        # A bridge that must give up still leaves its words on a broker that is slow to come.
         link.wait_connected(_FATAL_CONNECT_WAIT)
-    owner.farewell(link)
+    owner.farewell(link, stop)
     link.stop()
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from ankaios_sdk._protos import _control_api
 
-from bridge.ankaios.feed import Feed, SubscriptionError
+from bridge.ankaios.feed import Feed
 from bridge.ankaios.feeds import Feeds, StatesFeed
 from bridge.ankaios.fieldpaths import PROBE_MASKS, STATE_MASK
 from bridge.ankaios.framing import FrameSplitter
 from bridge.ankaios.handshake import Handshake, Overdue
 from bridge.ankaios.protocol import ErrorAnswer, OtherAnswer, StateAnswer
 from bridge.ankaios.requests import Answer, Requests
+from bridge.ankaios.transport import ControlInterfaceError
 from bridge.core.inputs import Changes, Granted, Snapshot
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
@@ -168,7 +169,7 @@ def test_denied_state_mask_is_fatal_with_the_rule_to_add() -> None:
     ((_, first, _),) = taken(wire)
     subscription.handle(ErrorAnswer(first, "Access denied"), 0.1)
     ((_, second, _),) = taken(wire)
-    with pytest.raises(SubscriptionError, match="filterMasks"):
+    with pytest.raises(ControlInterfaceError, match="filterMasks"):
         subscription.handle(ErrorAnswer(second, "Access denied"), 0.2)
 
 

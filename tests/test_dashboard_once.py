@@ -96,6 +96,7 @@ INFO = {
         "agentReconnects": 1,
         "repairs": 0,
     },
+    "warnings": [],
 }
 
 

@@ -480,3 +480,37 @@ def test_an_empty_agent_filter_selects_the_unscheduled_instances() -> None:
     document = snapshot_document(every_state(), BROKER, Selection(agents=("",)))
     assert document["agents"] == []
     assert [i["workload"] for i in document["instances"]] == ["orphan"]  # type: ignore[attr-defined]
+
+
+def info_message(**extra: object) -> Received:
+    """Return a retained `$bridge/info` with `extra` keys (the rest does not matter here)."""
+    document = {"version": "0.1.0", "warnings": [], **extra}
+    return Received(NOW, "ankaios/$bridge/info", json.dumps(document).encode(), retained=True)
+
+
+def test_an_offline_bridge_that_had_to_stop_shows_why_in_the_header() -> None:
+    """While the bridge is offline the header says when and why it stopped and what to do."""
+    stopped = {
+        "reason": "the FIFOs are gone",
+        "advice": "re-create the workload",
+        "at": "2026-12-01T11:59:58.000Z",
+        "recreate": True,
+    }
+    view = view_of(info_message(stopped=stopped), bridge=b"offline", ankaios=b"disconnected")
+    assert render(view, width=200)[:3] == [
+        f"broker {BROKER} · connected · bridge offline · ankaios disconnected",
+        "STALE since before 12:00:00: bridge offline",
+        "STOPPED at 2026-12-01T11:59:58.000Z: the FIFOs are gone; re-create the workload",
+    ]
+
+
+def test_a_running_bridge_shows_its_warnings_in_the_header() -> None:
+    """Each warning of a running bridge is one header line; none while it has none."""
+    view = view_of(info_message(warnings=["renew the workload\nsoon"]))
+    assert render(view, width=200)[:2] == [
+        f"broker {BROKER} · connected · bridge online · ankaios connected",
+        "WARNING: renew the workload soon",
+    ]
+    assert not any(
+        line.startswith("WARNING") for line in render(view_of(info_message()), width=200)
+    )

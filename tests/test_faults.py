@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bridge.ankaios.stops import RECREATE
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto, free_port
 from tests.support.mqtt import Watcher, publish, wait_for
-from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges
+from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges, stop_reason
 
 
 @pytest.mark.parametrize("persistence", [False, True])
@@ -83,16 +84,20 @@ def test_silently_dropped_subscription_is_repaired_by_resync(
 
 
 def test_closed_connection_ends_with_offline(sim: AgentSimulator, broker: Mosquitto) -> None:
-    """When the agent closes the connection the bridge publishes offline, exits 1 and says what to do."""
+    """When the agent closes the connection the bridge says why in `$bridge/info` and its log, publishes offline and exits 1."""
     with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
         assert_converges(sim, broker)
         sim.close_connection("workload deleted")
         assert bridge.wait(5) == 1
-        assert_converges(sim, broker, bridge="offline")
+        assert_converges(sim, broker, bridge="offline", stopped=True)
         errors = [line for line in bridge.log().splitlines() if " ERROR " in line]
     assert len(errors) == 1
     assert "workload deleted" in errors[0]
     assert "re-create the workload" in errors[0]
+    stopped = stop_reason(broker)
+    assert "closed the control interface: workload deleted" in str(stopped["reason"])
+    assert stopped["advice"] == RECREATE
+    assert stopped["recreate"] is True
 
 
 def test_unanswered_handshake_is_reported(sim: AgentSimulator, broker: Mosquitto) -> None:
@@ -114,10 +119,11 @@ def test_agent_that_stops_reading_is_reported(sim: AgentSimulator, broker: Mosqu
         assert_converges(sim, broker)
         sim.stop_reading()
         assert bridge.wait(5) == 1
-        assert_converges(sim, broker, bridge="offline")
+        assert_converges(sim, broker, bridge="offline", stopped=True)
         errors = [line for line in bridge.log().splitlines() if " ERROR " in line]
     assert len(errors) == 1
     assert "does not read the control interface" in errors[0]
+    assert "does not read the control interface" in str(stop_reason(broker)["reason"])
 
 
 def test_sigkill_leaves_offline_and_next_start_reconciles(

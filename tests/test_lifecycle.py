@@ -14,13 +14,14 @@ from typing import Literal
 
 import pytest
 
+from bridge.ankaios.stops import RECREATE
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
 from tests.support.dashboard import dashboard_once
 from tests.support.expect import SUBSCRIBED
 from tests.support.mqtt import Watcher, publish, wait_for
-from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges
+from tests.support.scene import FAST, MAPS, NGINX, RADIO, assert_converges, stop_reason
 from tests.support.source import Collector
 
 LINK = "ankaios/$bridge/ankaios"
@@ -192,18 +193,23 @@ def test_subscription_held_back_by_a_server_outage_is_cancelled(
 def test_removed_directory_ends_the_bridge_with_one_line(
     sim: AgentSimulator, broker: Mosquitto
 ) -> None:
-    """A second server reconnect leaves the FIFO paths gone: the bridge says offline, exits 1 within 2 s and says the workload must be re-created."""
+    """A second server reconnect leaves the FIFO paths gone: the bridge says why on MQTT (re-create the workload), then offline, and exits 1 within 2 s."""
     with BridgeProcess(sim.directory, broker.port, *FAST) as bridge:
         assert_converges(sim, broker)
         sim.replace_control_interface()
         assert_converges(sim, broker)
         sim.replace_control_interface()
         assert bridge.wait(2) == 1
-        assert_converges(sim, broker, bridge="offline")
+        assert_converges(sim, broker, bridge="offline", stopped=True)
         lines = errors(bridge)
     assert len(lines) == 1
     assert "is gone" in lines[0]
     assert "ank delete workload" in lines[0]
+    stopped = stop_reason(broker)
+    assert str(stopped["reason"]).startswith(
+        f"the Ankaios control interface at {sim.directory} is gone"
+    )
+    assert (stopped["advice"], stopped["recreate"]) == (RECREATE, True)
 
 
 def test_connection_closed_read_with_the_agent_gone_keeps_its_reason(
@@ -218,7 +224,7 @@ def test_connection_closed_read_with_the_agent_gone_keeps_its_reason(
         sim.close_connection("workload deleted")
         gate.set()
         wait_for(lambda: bool(collector.failures()), 2, "the failure")
-    assert "workload deleted" in collector.failures()[0].message
+    assert "workload deleted" in collector.failures()[0].stop.line()
 
 
 def test_stale_connected_of_a_killed_bridge_is_corrected_before_the_agent_answers(

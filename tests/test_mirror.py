@@ -214,8 +214,8 @@ def test_the_ankaios_link_state_follows_the_source() -> None:
 
 def test_the_farewell_says_the_ankaios_link_is_gone() -> None:
     """At a stop the mirror's last word is `$bridge/ankaios` disconnected, whatever it said before."""
-    assert running_bridge().farewell() == [Publish(LINK, b"disconnected")]
-    assert new_mirror().farewell() == [Publish(LINK, b"disconnected")]
+    assert running_bridge().farewell(None, T0) == [Publish(LINK, b"disconnected")]
+    assert new_mirror().farewell(None, T0) == [Publish(LINK, b"disconnected")]
 
 
 def test_the_mirror_never_writes_the_bridge_status() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from bridge.core.info import StopReason
 from bridge.core.inputs import (
     AnkaiosLink,
     BrokerConnected,
@@ -17,9 +18,11 @@ from bridge.core.inputs import (
     Tick,
 )
 from bridge.core.mirror import Mirror
+from bridge.core.topics import Publish
 from tests.test_mirror import (
     FAILED,
     INFO,
+    LINK,
     NGINX,
     RADIO,
     RUNNING,
@@ -46,7 +49,7 @@ def running(**intervals: float) -> Mirror:
 
 
 def test_info_holds_exactly_the_documented_keys() -> None:
-    """The info document says version, start, prefix, QoS, protocol, what the broker lacks, masks, link, counts and counters."""
+    """The info document says version, start, prefix, QoS, protocol, what the broker lacks, masks, link, counts, counters and warnings."""
     mirror = new_mirror()
     feed(mirror, Granted(MASKS), Snapshot({NGINX: RUNNING}), AnkaiosLink(connected=True))
     (document,) = infos(feed(mirror, *synced(), info=True))
@@ -69,6 +72,7 @@ def test_info_holds_exactly_the_documented_keys() -> None:
             "agentReconnects": 0,
             "repairs": 2,
         },
+        "warnings": [],
     }
 
 
@@ -139,3 +143,31 @@ def test_info_names_the_protocol_and_what_the_broker_lacks() -> None:
     # The next connection's broker may lack nothing: the info follows it.
     (document,) = infos(feed(mirror, BrokerConnected(2, "5"), BrokerSynced(2), info=True))
     assert (document["protocol"], document["brokerLacks"]) == ("5", [])
+
+
+def test_warnings_follow_the_link_for_as_long_as_they_hold() -> None:
+    """A warning from the reader goes out at once in `warnings`, and stays while the link says so."""
+    mirror = running()
+    warned = AnkaiosLink(connected=True, reconnects=1, warnings=("renew me",))
+    (document,) = infos(feed(mirror, warned, info=True))
+    assert document["warnings"] == ["renew me"]
+    lost = AnkaiosLink(connected=False, reconnects=1, warnings=("renew me",))
+    (document,) = infos(feed(mirror, lost, info=True))
+    assert (document["ankaios"], document["warnings"]) == ("disconnected", ["renew me"])
+
+
+def test_a_fatal_farewell_says_why_before_offline_and_a_clean_one_does_not() -> None:
+    """At a fatal stop the farewell adds `$bridge/info` with `stopped` (reason, advice, UTC time, recreate); a clean stop only says disconnected."""
+    mirror = running()
+    stop = StopReason("the FIFOs are gone", "re-create the workload", recreate=True)
+    link, info = mirror.farewell(stop, T0 + timedelta(seconds=5))
+    assert link == Publish(LINK, b"disconnected")
+    document = json.loads(info.payload)
+    assert (info.topic, document["ankaios"], document["instances"]) == (INFO, "disconnected", 1)
+    assert document["stopped"] == {
+        "reason": "the FIFOs are gone",
+        "advice": "re-create the workload",
+        "at": "2026-12-01T08:00:05.000Z",
+        "recreate": True,
+    }
+    assert running().farewell(None, T0) == [Publish(LINK, b"disconnected")]

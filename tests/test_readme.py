@@ -6,13 +6,14 @@ import argparse
 import re
 from pathlib import Path
 
-from bridge.settings import commands
+from bridge.settings import commands, watchdog
 from bridge.settings.commands import build_parser
 from bridge.settings.options import Declared
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _CODE = re.compile(r"`([^`]+)`")
 _DASHBOARD = "### Dashboard options"
+_WATCHDOG = "### Watchdog options"
 
 Row = tuple[str | None, str | None]
 
@@ -52,8 +53,32 @@ def test_readme_lists_exactly_the_bridge_options() -> None:
 
 def test_readme_lists_exactly_the_dashboard_options() -> None:
     """README's dashboard table lists every option of the dashboard's own, with its default, and nothing else."""
-    dashboard_part = _section().split(_DASHBOARD, 1)[1]
+    dashboard_part = _section().split(_DASHBOARD, 1)[1].split(_WATCHDOG, 1)[0]
     assert documented(dashboard_part) == declared(commands.DASHBOARD_OWN_OPTIONS)
+
+
+def test_readme_lists_exactly_the_watchdog_options() -> None:
+    """README's watchdog table lists every option of the watchdog's own, with its variable and default, and nothing else."""
+    watchdog_part = _section().split(_WATCHDOG, 1)[1]
+    assert documented(watchdog_part) == declared(watchdog.WATCHDOG_OWN_OPTIONS)
+
+
+def test_the_watchdog_parser_takes_the_broker_options_and_its_table() -> None:
+    """The watchdog's flags are the broker's (as the bridge's) and its table's, each help ending with its variable and default."""
+    helps = {
+        action.option_strings[0]: action.help
+        for action in watchdog.build_parser()._actions
+        if action.help not in (None, argparse.SUPPRESS)
+        and not isinstance(action, argparse._HelpAction)
+    }
+    own = {
+        option.flag: option for option in watchdog.WATCHDOG_OWN_OPTIONS if option.flag is not None
+    }
+    bridge_flags = {action.option_strings[0] for action in build_parser()._actions}
+    assert set(helps) - set(own) <= bridge_flags
+    assert "--mqtt-host" in helps
+    for flag, option in own.items():
+        assert str(helps[flag]).endswith(f"({option.env}, default {option.shown_default})")
 
 
 def test_the_bridge_parser_accepts_exactly_the_table() -> None:

@@ -113,7 +113,7 @@ def test_bad_scenario_file_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     expected = f"ankaios-simulator: {bad}: step 1: unknown action 'explode'; accepted actions: "
     assert result.stderr.splitlines() == [
         expected
-        + "connect, disconnect, set, remove, load, restart-agent, reconnect-server, server-outage"
+        + "connect, disconnect, set, remove, load, restart-agent, reconnect-server, server-outage, hang-server"
     ]
     assert not (tmp_path / "ci").exists()
 
@@ -148,4 +148,22 @@ def test_fault_flag_runs_next_to_the_scenario(tmp_path: Path, running: list[Runn
     proc.wait_line("[fault    1.0s] agent reconnects to the server")
     proc.wait_line("server reachable again")
     proc.wait_line("--- pass 2")
+    assert proc.stop(signal.SIGTERM) == 0
+
+
+def test_sigusr1_recreates_the_workload_for_a_new_client(
+    tmp_path: Path, running: list[Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGUSR1 (the demo's fake `ank apply`) gives the next client a fresh control interface that accepts its handshake."""
+    directory = tmp_path / "ci"
+    proc = Running("--control-interface", str(directory), "--scenario", "demo", "--speed", "200")
+    running.append(proc)
+    proc.wait_line("scenario finished")
+    monkeypatch.setattr(ControlInterface, "ANKAIOS_CONTROL_INTERFACE_BASE_PATH", str(directory))
+    with Ankaios() as client:
+        assert "hpc2" in client.get_state(["workloadStates"]).get_workload_states().get_as_dict()
+    proc.process.send_signal(signal.SIGUSR1)
+    proc.wait_line("workload re-created (SIGUSR1): a fresh control interface wants a Hello")
+    with Ankaios() as client:
+        assert "hpc2" in client.get_state(["workloadStates"]).get_workload_states().get_as_dict()
     assert proc.stop(signal.SIGTERM) == 0

@@ -248,6 +248,31 @@ def test_outage_queues_requests_and_answers_them_after_the_next_hello(
     ]
 
 
+def test_hung_server_answers_late_and_delays_events_in_arrival_order(
+    sim: AgentSimulator, client: Client
+) -> None:
+    """A hung server answers nothing and sends no event; resumed, it answers and delivers in arrival order, on the same task."""
+    sim.hang_server()
+    client.send(_state_request("a", "workloadStates"))
+    _until(lambda: sim.requests[-1:] == ["completeStateRequest"])
+    sim.set_state("agent_A", "nginx", ID)
+    client.send(_state_request("b", "workloadStates"))
+    _until(lambda: len(sim.requests) == 3)
+    with pytest.raises(TimeoutError):
+        client.receive(timeout=0.3)
+    sim.resume_server()
+    late = [client.receive() for _ in range(3)]
+    assert [message.response.requestId for message in late] == ["a", "s1", "b"]
+    # Each answer holds the state as its request found it; the event came between them.
+    assert [
+        len(message.response.completeStateResponse.completeState.workloadStates.agentStateMap)
+        for message in late
+    ] == [0, 1, 1]
+    assert late[1].response.completeStateResponse.HasField("alteredFields")
+    assert sim.subscriptions == {"s1": ("workloadStates",)}
+    assert [frame for frame in sim.frames if frame[1] == "hello"] == [(1, "hello")]
+
+
 def test_outage_answers_are_lost_without_a_hello(sim: AgentSimulator, client: Client) -> None:
     """After an outage a request as the first frame closes the new task; the queued answers never arrive."""
     sim.cut_server()
@@ -393,7 +418,8 @@ duration = 60
         ('action = "restart-agent"\nfirst = "both"', '\'first\' must be "reader" or "writer"'),
         ('action = "restart-agent"\ndown = -1', "'down' must be a number of seconds >= 0"),
         ('action = "restart-agent"\ngap = "x"', "'gap' must be a number of seconds >= 0"),
-        ('action = "server-outage"', "'duration' (seconds the server is unreachable) is required"),
+        ('action = "server-outage"', "'duration' (seconds the server is away or hung) is required"),
+        ('action = "hang-server"', "'duration' (seconds the server is away or hung) is required"),
         ('action = "server-outage"\nduration = 0', "'duration' must be a number of seconds > 0"),
         ('action = "reconnect-server"\nagent = "a"', "unknown key(s) agent for 'reconnect-server'"),
     ],
@@ -414,6 +440,7 @@ def test_fault_flag_parsing() -> None:
         "reconnect-server@20",
         "server-outage@30:60",
         "restart-agent@5:2.5",
+        "hang-server@40:14",
     ]
     argv = ["--control-interface", "ci"]
     for fault in faults:
@@ -424,9 +451,10 @@ def test_fault_flag_parsing() -> None:
         ("reconnect-server", 20.0),
         ("server-outage", 30.0),
         ("restart-agent", 5.0),
+        ("hang-server", 40.0),
     ]
-    assert (args.fault[2].duration, args.fault[3].down) == (60.0, 2.5)
-    for bad in ("explode@1", "server-outage@30", "reconnect-server@1:2", "restart-agent@x"):
+    assert (args.fault[2].duration, args.fault[3].down, args.fault[4].duration) == (60.0, 2.5, 14.0)
+    for bad in ("explode@1", "server-outage@30", "hang-server@3", "reconnect-server@1:2"):
         with pytest.raises(ScenarioError, match="fault"):
             parse_fault(bad)
 

@@ -91,7 +91,7 @@ def test_closed_connection_is_reported_not_waited_on(sim: AgentSimulator) -> Non
         collector.wait_snapshots(1)
         sim.close_connection("workload deleted")
         wait_for(lambda: bool(collector.failures()), 2, "the failure")
-    message = collector.failures()[0].message
+    message = collector.failures()[0].stop.line()
     assert "closed the control interface: workload deleted" in message
     assert "re-create the workload" in message
 

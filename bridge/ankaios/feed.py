@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import ClassVar
 
-from bridge.ankaios import handshake
+from bridge.ankaios import handshake, stops
 from bridge.ankaios.fieldpaths import BRIDGE_MASKS, PROBE_MASKS
 from bridge.ankaios.protocol import (
     ErrorAnswer,
@@ -21,6 +21,7 @@ from bridge.ankaios.protocol import (
     state_request_frame,
 )
 from bridge.ankaios.requests import Answer, Requests
+from bridge.ankaios.transport import ControlInterfaceError
 from bridge.core.inputs import Input
 from bridge.settings.commands import AnkaiosSettings
 
@@ -30,10 +31,6 @@ LOG = logging.getLogger(__name__)
 _SWALLOWED_AFTER = 0.25
 _SWALLOWED_RETRIES = 3
 ACCESS_DENIED = "Access denied"
-
-
-class SubscriptionError(Exception):
-    """Ankaios refuses what the bridge needs; the message says which rule to add."""
 
 
 class Feed:
@@ -63,6 +60,8 @@ class Feed:
         self._next_resync = 0.0
         self._retries_left = 0
         self._granted = False
+        # Its state must be read afresh before the bridge may say `connected`.
+        self._stale = True
 
     def snapshot(self, answer: StateAnswer) -> Input:
         """Return the input the first answer of a subscription gives: everything there is."""
@@ -84,9 +83,14 @@ class Feed:
         """Return how long the oldest unanswered request has waited, if longer than the timeout."""
         return self._requests.overdue(now, self._settings.request_timeout)
 
+    def ready(self) -> bool:
+        """Whether its state was read afresh: subscribed since the last gap (or denied for good)."""
+        return not self._asking or (self._requests.current is not None and not self._stale)
+
     def forget_all(self) -> None:
         """Forget what is in flight: the control-interface task that had it is gone."""
         self._requests.forget_all()
+        self._stale = True
 
     def start(self, now: float, *, after_swap: bool) -> None:
         """Subscribe after a handshake (not when denied for good)."""
@@ -111,9 +115,10 @@ class Feed:
         self._subscribe(now)
         return True
 
-    def reread(self, now: float) -> None:
-        """Subscribe afresh after unreadable data (which may have held an answer)."""
+    def reread(self, now: float, *, stale: bool = False) -> None:
+        """Subscribe afresh: unreadable data may have held an answer, or a gap events."""
         self._requests.drop_outstanding()
+        self._stale = self._stale or stale
         if self._asking:
             self._subscribe(now)
 
@@ -138,6 +143,7 @@ class Feed:
             if kind is Answer.SNAPSHOT:
                 self._retries_left = 0
                 self._granted = True
+                self._stale = False
                 if replaced is not None:
                     self._send(cancel_frame(replaced))
                 return [self.snapshot(answer)]
@@ -173,7 +179,7 @@ class Feed:
     def _denied(self, now: float) -> None:
         # Denied its fallback too: only a feed the bridge cannot do without has one.
         if self._asking == self.fallback:
-            raise SubscriptionError(handshake.required_masks_denied(self.fallback, BRIDGE_MASKS))
+            raise ControlInterfaceError(stops.required_masks_denied(self.fallback, BRIDGE_MASKS))
         missing = tuple(mask for mask in self._asking if mask not in self.fallback)
         LOG.warning("%s", handshake.masks_denied(self.missed, missing))
         self._asking = self.fallback

@@ -152,8 +152,8 @@ class Feeds:
         return max((wait for wait in waits if wait is not None), default=None)
 
     def live(self, now: float) -> bool:
-        """Whether the workload states are subscribed and no request waits too long."""
-        return self._feeds[0].current() is not None and self.overdue(now) is None
+        """Whether every feed was read afresh since the last gap and no request waits too long."""
+        return all(feed.ready() for feed in self._feeds) and self.overdue(now) is None
 
     def accepted(self, now: float, *, after_swap: bool = False) -> None:
         """Once a task accepted the Hello: subscribe every feed, cancel leftovers."""
@@ -198,6 +198,11 @@ class Feeds:
         """Subscribe afresh after unreadable data (which may have held an answer)."""
         for feed in self._feeds:
             feed.reread(now)
+
+    def refresh(self, now: float) -> None:
+        """Read every feed afresh after a gap; not live until each has answered."""
+        for feed in self._feeds:
+            feed.reread(now, stale=True)
 
     def handle(self, message: Message, now: float) -> list[Input]:
         """Handle one message from a task that accepted the Hello; return the owner's inputs."""

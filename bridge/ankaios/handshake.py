@@ -13,16 +13,15 @@ warnings while it recovers.
 from __future__ import annotations
 
 import enum
-import errno
 import logging
 from pathlib import Path
 
+from bridge.ankaios import stops
 from bridge.ankaios.transport import ControlInterfaceError
 
 LOG = logging.getLogger(__name__)
 _FIRST_REPEAT = 0.2
 _MAX_REPEAT = 1.0
-RECREATE = "re-create the workload (ank delete workload <name>, then ank apply state.yaml)"
 
 
 class Overdue(enum.Enum):
@@ -71,7 +70,7 @@ class Handshake:
         """Return whether to send the Hello again; raise ControlInterfaceError if it is final."""
         overdue = self.overdue(now)
         if overdue is Overdue.FINAL:
-            raise ControlInterfaceError(handshake_unanswered(self.timeout))
+            raise ControlInterfaceError(stops.handshake_unanswered(self.timeout))
         if overdue is Overdue.WARN:
             LOG.warning("%s", handshake_slow(self.timeout))
         return self.repeat_due(now)
@@ -93,65 +92,7 @@ class Handshake:
         return Overdue.WARN
 
 
-def fifos_removed(directory: Path) -> str:
-    """Say that the FIFO paths are gone: a replaced control interface was dropped (1.0.1)."""
-    return (
-        f"the Ankaios control interface at {directory} is gone: the agent replaced it when it "
-        "reconnected to its server, then removed it, and cannot give this workload instance a "
-        f"new one; {RECREATE}"
-    )
-
-
-def cannot_open(directory: Path, err: OSError) -> str:
-    """Say why the FIFOs cannot be opened (permissions, not FIFOs)."""
-    hint = (
-        " (the agent creates the FIFOs for its own user with mode 0700; state.yaml says which "
-        "user the bridge must run as)"
-        if err.errno == errno.EACCES
-        else ""
-    )
-    return f"cannot open the Ankaios control interface at {directory}: {err.strerror or err}{hint}"
-
-
-def agent_away(directory: Path, bound: float) -> str:
-    """Say that nobody read the control interface for longer than the configured bound."""
-    return (
-        f"the Ankaios agent does not read the control interface at {directory} (gave up after "
-        f"{bound:g} s); if the agent is gone for good, {RECREATE}"
-    )
-
-
-def handshake_unanswered(timeout: float) -> str:
-    """Say that the first Hello of the process was never answered."""
-    return (
-        f"the Ankaios agent did not answer the handshake within {timeout:g} s. Ankaios 1.0.x "
-        "answers it once per workload instance, so a bridge process restarted inside the same "
-        f"instance is never accepted; {RECREATE}"
-    )
-
-
-def refused(reason: str) -> str:
-    """Say that the agent answered the Hello with ConnectionClosed."""
-    return f"the Ankaios agent refused the connection: {reason}"
-
-
-def closed(reason: str) -> str:
-    """Say that the agent closed an accepted connection: its task has ended."""
-    return (
-        f"the Ankaios agent closed the control interface: {reason}. Ankaios 1.0.x accepts one "
-        f"handshake per workload instance, so this process cannot reconnect; {RECREATE}"
-    )
-
-
 _RULE = "controlInterfaceAccess.allowRules"
-
-
-def required_masks_denied(required: tuple[str, ...], masks: tuple[str, ...]) -> str:
-    """Say that Ankaios denies even the masks the bridge needs: the allow rule to add."""
-    return (
-        f"Ankaios denied reading {_listed(required)}; add {_RULE}: [{{type: StateRule, "
-        f"operation: Read, filterMasks: {list(masks)}}}] to the bridge's workload and re-create it"
-    )
 
 
 def masks_denied(missed: str, masks: tuple[str, ...]) -> str:

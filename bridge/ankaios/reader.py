@@ -17,10 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from bridge.ankaios import handshake, logs, transport
-from bridge.ankaios.feed import SubscriptionError
+from bridge.ankaios import handshake, logs, stops, transport
 from bridge.ankaios.feeds import Feeds
 from bridge.ankaios.handshake import Handshake
+from bridge.ankaios.outage import RETRY, Outage
 from bridge.ankaios.protocol import Accepted, Closed, cancel_frame, hello_frame
 from bridge.ankaios.transport import AgentGoneError, ControlInterfaceError
 from bridge.core.inputs import AnkaiosLink, Input, SourceFailed
@@ -29,7 +29,6 @@ from bridge.settings.commands import AnkaiosSettings
 LOG = logging.getLogger(__name__)
 # The swap of the FIFOs must be seen within 100 ms: the reader wakes this often.
 _TICK = 0.05
-_AWAY_RETRY = 0.1
 
 
 class _Phase(enum.Enum):
@@ -53,20 +52,20 @@ class AnkaiosReader:
         self._thread = threading.Thread(target=self._run, name="ankaios", daemon=True)
         self._stopping = threading.Event()
         self._phase = _Phase.AWAY
-        self._away_since = 0.0
-        # One warning per outage: the wait at start-up, or the loss and its retries.
-        self._outage_logged = False
+        self._outage = Outage(self._directory, settings.agent_reconnect_timeout)
         self._handshake = Handshake(settings.handshake_timeout)
         self._swap_seen = False
         self._link = False
-        self._next_open = 0.0
+        # Unanswered while connected: whatever happened meanwhile must be read afresh.
+        self._gap = False
         self._broken: str | None = None
         self._reconnects = 0
+        self._replacements = 0
 
     def start(self) -> None:
         """Check that the control interface exists (ControlInterfaceError if not), start reading."""
         transport.check_fifos(self._connection.fifos)
-        self._away_since = time.monotonic()
+        self._outage.begin(time.monotonic())
         self._thread.start()
 
     def stop(self) -> None:
@@ -83,12 +82,12 @@ class AnkaiosReader:
             while not self._stopping.is_set():
                 self._step()
             self._farewell()
-        except (ControlInterfaceError, SubscriptionError) as fatal:
-            self.sink(SourceFailed(str(fatal)))
+        except ControlInterfaceError as fatal:
+            self.sink(SourceFailed(fatal.stop))
         except Exception:
             # A bug must end the bridge visibly, not leave it mirroring nothing.
             LOG.exception("the control-interface reader failed")
-            self.sink(SourceFailed("the control-interface reader failed (a bug; see above)"))
+            self.sink(SourceFailed(stops.reader_failed()))
         finally:
             self._connection.close()
 
@@ -122,33 +121,25 @@ class AnkaiosReader:
 
     def _try_open(self) -> None:
         now = time.monotonic()
-        if now < self._next_open:
-            self._stopping.wait(self._next_open - now)
+        if now < self._outage.next_open:
+            self._stopping.wait(self._outage.next_open - now)
             return
         try:
             self._connection.open()
         except transport.AgentAwayError:
-            self._wait_for_agent(now)
+            self._outage.away(now)
+            self._stopping.wait(RETRY)
             return
         except transport.FifosRemovedError:
-            raise ControlInterfaceError(handshake.fifos_removed(self._directory)) from None
+            raise ControlInterfaceError(stops.fifos_removed(self._directory)) from None
         except OSError as err:
-            raise ControlInterfaceError(handshake.cannot_open(self._directory, err)) from None
+            raise ControlInterfaceError(stops.cannot_open(self._directory, err)) from None
         self._swap_seen = False
         try:
             self._begin_handshake(now)
         except AgentGoneError as err:
             # The dying agent's reader was still open a moment ago (writer closed first).
             self._lose(str(err))
-
-    def _wait_for_agent(self, now: float) -> None:
-        bound = self.settings.agent_reconnect_timeout
-        if bound > 0 and now - self._away_since > bound:
-            raise ControlInterfaceError(handshake.agent_away(self._directory, bound))
-        if not self._outage_logged:
-            self._outage_logged = True
-            LOG.warning("%s", handshake.waiting_for_agent(self._directory))
-        self._stopping.wait(_AWAY_RETRY)
 
     def _begin_handshake(self, now: float) -> None:
         self._phase = _Phase.HANDSHAKE
@@ -158,13 +149,7 @@ class AnkaiosReader:
     def _lose(self, why: str) -> None:
         self._connection.close()
         self.feeds.forget_all()
-        # A dying agent's end may still be open for a moment: no reopen at once.
-        self._next_open = time.monotonic() + _AWAY_RETRY
-        if not self._outage_logged:
-            # A reconnect that fails again belongs to the same outage.
-            self._outage_logged = True
-            self._away_since = time.monotonic()
-            LOG.warning("%s", handshake.agent_lost(why))
+        self._outage.lost(time.monotonic(), why)
         self._phase = _Phase.AWAY
         self._report_link(time.monotonic())
 
@@ -172,6 +157,7 @@ class AnkaiosReader:
         if self._swap_seen or not self._connection.unlinked():
             return False
         self._swap_seen = True
+        self._replacements += 1
         self.feeds.forget_all()
         LOG.warning("%s", handshake.replaced())
         self._begin_handshake(now)
@@ -185,6 +171,11 @@ class AnkaiosReader:
             if self._handshake.due(now):
                 self._connection.send(hello_frame())
         elif self._phase is _Phase.CONNECTED:
+            if self._gap and self.feeds.overdue(now) is None:
+                # Late answers (a hung server) say nothing of what was missed meanwhile.
+                self._gap = False
+                LOG.info("Ankaios answers again; reading the full state before 'connected'")
+                self.feeds.refresh(now)
             self.feeds.due(now)
             self._flush()
         self._report_link(now)
@@ -214,7 +205,9 @@ class AnkaiosReader:
             LOG.info("the Ankaios subscription is live")
         elif connected and (waited := self.feeds.overdue(now)) is not None:
             LOG.warning("%s", handshake.unanswered(waited))
-        self.sink(AnkaiosLink(live, self._reconnects))
+            self._gap = True
+        warnings = (stops.ONE_RECONNECT_LEFT,) if self._replacements else ()
+        self.sink(AnkaiosLink(live, self._reconnects, warnings))
 
     def _handle(self, received: transport.Received) -> None:  # noqa: C901 - one case a kind
         match received:
@@ -227,9 +220,9 @@ class AnkaiosReader:
                     self.feeds.reread(time.monotonic())
                     self._flush()
             case Closed(reason) if self._phase is _Phase.HANDSHAKE:
-                raise ControlInterfaceError(handshake.refused(reason))
+                raise ControlInterfaceError(stops.refused(reason))
             case Closed(reason):
-                raise ControlInterfaceError(handshake.closed(reason))
+                raise ControlInterfaceError(stops.closed(reason))
             case Accepted():
                 if self._phase is _Phase.HANDSHAKE:
                     self._accepted(time.monotonic())
@@ -244,7 +237,11 @@ class AnkaiosReader:
 
     def _accepted(self, now: float) -> None:
         self._phase = _Phase.CONNECTED
-        self._outage_logged = False
+        # Every feed subscribes afresh after a handshake: that read covers any gap.
+        self._gap = False
+        self._outage.over()
         self._reconnects += self._handshake.accepted(self._directory)
+        if self._swap_seen and self._replacements == 1:
+            LOG.warning("%s", stops.ONE_RECONNECT_LEFT)
         self.feeds.accepted(now, after_swap=self._swap_seen)
         self._flush()

@@ -15,8 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.ankaios import stops
 from bridge.ankaios.framing import FrameError, FrameSplitter
 from bridge.ankaios.protocol import Message, decode
+from bridge.core.info import StopReason
 
 _READ_SIZE = 1 << 16
 # Reads per wake-up before other work gets a turn (1 MiB).
@@ -26,7 +28,11 @@ _WRITE_RETRY = 0.05
 
 
 class ControlInterfaceError(Exception):
-    """The control interface cannot be used; the message tells the operator what to do."""
+    """The control interface cannot be used; `stop` says why and what to do."""
+
+    def __init__(self, stop: StopReason) -> None:
+        super().__init__(stop.line())
+        self.stop = stop
 
 
 class AgentGoneError(Exception):
@@ -66,12 +72,7 @@ def check_fifos(fifos: Fifos) -> None:
         except OSError:
             is_fifo = False
         if not is_fifo:
-            msg = (
-                f"no Ankaios control interface at {fifos.directory} ({path.name} is not a FIFO); "
-                "Ankaios creates it only for a workload whose manifest has "
-                "controlInterfaceAccess.allowRules (see state.yaml)"
-            )
-            raise ControlInterfaceError(msg)
+            raise ControlInterfaceError(stops.missing(fifos.directory, path.name))
 
 
 def _require_fifos(*fds: int) -> None:

@@ -31,6 +31,19 @@ class BridgeFacts:
     qos: int
 
 
+@dataclass(frozen=True, slots=True)
+class StopReason:
+    """Why the bridge had to stop: what happened, what to do, whether re-creating it helps."""
+
+    reason: str
+    advice: str
+    recreate: bool
+
+    def line(self) -> str:
+        """Return the one log line: the reason, then the advice."""
+        return f"{self.reason}; {self.advice}"
+
+
 @dataclass(slots=True)
 class Counters:
     """Totals since the bridge started, as `$bridge/info` names them."""
@@ -67,11 +80,18 @@ class InfoFields(NamedTuple):
     # The MQTT version spoken to the broker, and what the broker lacks (bridge.mqtt.sync).
     protocol: str = "5"
     lacks: tuple[str, ...] = ()
+    # What a subscriber should know while the bridge runs (bridge.ankaios.stops.warnings).
+    warnings: tuple[str, ...] = ()
 
 
-def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> bytes:
-    """Return the JSON payload of `$bridge/info`."""
-    document = {
+def encode_info(
+    facts: BridgeFacts,
+    fields: InfoFields,
+    counters: Counters,
+    stopped: tuple[StopReason, str] | None = None,
+) -> bytes:
+    """Return the JSON payload of `$bridge/info`; at a fatal stop `stopped` (reason, when)."""
+    document: dict[str, object] = {
         "version": facts.version,
         "started": facts.started,
         "prefix": facts.prefix,
@@ -83,7 +103,16 @@ def encode_info(facts: BridgeFacts, fields: InfoFields, counters: Counters) -> b
         "instances": fields.instances,
         "agents": fields.agents,
         "counters": asdict(counters),
+        "warnings": list(fields.warnings),
     }
+    if stopped is not None:
+        stop, at = stopped
+        document["stopped"] = {
+            "reason": stop.reason,
+            "advice": stop.advice,
+            "at": at,
+            "recreate": stop.recreate,
+        }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -131,6 +160,13 @@ class InfoTopic:
         # A wall clock set back (NTP on a vehicle that booted without time) must not
         # hold the counters back for as long as it jumped.
         return until is not None and (now >= until or now < self.published_at)
+
+    def final(
+        self, fields: InfoFields, counters: Counters, stopped: tuple[StopReason, str]
+    ) -> Publish:
+        """Return the document with the stop reason and its time: the last word before `offline`."""
+        self.payload = encode_info(self.facts, fields, counters, stopped)
+        return Publish(self.topic, self.payload)
 
     def observed(self, payload: bytes) -> None:
         """Take note of the topic as the broker holds it: someone else's is replaced."""

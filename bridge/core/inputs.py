@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bridge.core.info import StopReason
 from bridge.core.loginputs import LogInput
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
@@ -75,6 +76,8 @@ class AnkaiosLink:
     connected: bool
     # Handshakes accepted after the first one: agent restarts and server reconnects.
     reconnects: int = 0
+    # What subscribers should know for as long as the bridge runs (`$bridge/info` `warnings`).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +126,9 @@ class SendFailed:
 
 @dataclass(frozen=True, slots=True)
 class SourceFailed:
-    """The control interface is lost for good; `message` tells the operator what to do."""
+    """The control interface is lost for good; `stop` says why and what to do."""
 
-    message: str
+    stop: StopReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,14 @@ from typing import assert_never
 
 from bridge.core.agents import AgentMirror
 from bridge.core.echoes import Echoes
-from bridge.core.info import SUBSCRIPTION, BridgeFacts, Counters, InfoFields, InfoTopic
+from bridge.core.health import Health
+from bridge.core.info import (
+    SUBSCRIPTION,
+    BridgeFacts,
+    Counters,
+    InfoFields,
+    StopReason,
+)
 from bridge.core.inputs import (
     Agents,
     AnkaiosLink,
@@ -33,15 +40,13 @@ from bridge.core.inputs import (
 )
 from bridge.core.instances import InstanceMirror
 from bridge.core.topics import (
-    ANKAIOS_CONNECTED,
-    ANKAIOS_DISCONNECTED,
     INSTANCE_LEAVES,
     Publish,
     bridge_topic,
     parse_agent_topic,
     parse_instance_topic,
 )
-from bridge.mqtt.version import MQTT5, MQTT311
+from bridge.mqtt.version import MQTT311
 from bridge.settings.commands import MirrorSettings
 
 LOG = logging.getLogger(__name__)
@@ -59,15 +64,10 @@ class Mirror:
         self.retained: dict[str, bytes] = {}
         self.synced = False
         self.counters = Counters()
-        self._masks: tuple[str, ...] = ()
         self._generation = 0
-        self._ankaios = ANKAIOS_DISCONNECTED
-        self._ankaios_topic = bridge_topic(prefix, "ankaios")
         self._bridge_root = bridge_topic(prefix, "")
-        self._info = InfoTopic(facts, settings.info_interval)
+        self.health = Health(facts, settings.info_interval)
         self._logged_foreign: set[str] = set()
-        self._version = MQTT5
-        self._lacks: tuple[str, ...] = ()
         self.echoes = Echoes()
 
     def handle(  # noqa: C901, PLR0912 - one case per kind of input
@@ -105,14 +105,14 @@ class Mirror:
             case Tick():
                 plan = agents.plan(agents.due(now), self.retained, now) if self.synced else []
             case Granted(masks=masks):
-                self._masks = masks
+                self.health.masks = masks
                 plan = []
-            case AnkaiosLink(connected=connected, reconnects=reconnects):
-                self._ankaios = ANKAIOS_CONNECTED if connected else ANKAIOS_DISCONNECTED
+            case AnkaiosLink(reconnects=reconnects):
+                self.health.link(item)
                 self.counters.agentReconnects = reconnects
-                plan = self._own_topics() if self.synced else []
+                plan = self.health.ankaios_plan(self.retained) if self.synced else []
             case BrokerConnected(generation=generation, version=version):
-                self._generation, self._version = generation, version
+                self._generation, self.health.version = generation, version
                 echoes.reset(expected=version == MQTT311)
                 self.counters.brokerReconnects = max(generation - 1, 0)
                 self.synced = False
@@ -132,24 +132,28 @@ class Mirror:
         echoes.sent(plan)
         return plan
 
-    def farewell(self) -> list[Publish]:
-        """Return the last word before the broker link says `offline`: no Ankaios any more."""
-        return [Publish(self._ankaios_topic, ANKAIOS_DISCONNECTED)]
+    def farewell(self, stop: StopReason | None, now: datetime) -> list[Publish]:
+        """Return the last word before the broker link says `offline`: no Ankaios any more.
+
+        At a fatal stop also `$bridge/info` with `stopped`, so that subscribers (and a
+        watchdog) learn why before `offline`; a clean stop leaves the document as it is.
+        """
+        return self.health.farewell(stop, self._info_fields(), self.counters, now)
 
     def _sync(self, lacks: tuple[str, ...], now: datetime) -> list[Publish]:
-        self._lacks = lacks
+        self.health.lacks = lacks
         if SUBSCRIPTION in lacks:
             # Nothing comes back from a refused subscription, echoes neither.
             self.echoes.reset(expected=False)
         self.synced = True
-        self._info.forget()
+        self.health.info.forget()
         return self._reconcile(now)
 
     def next_due(self) -> datetime | None:
         """When a Tick should come next (held-back agent loads or counters), if ever."""
         if not self.synced:
             return None  # the reconcile after the next connect publishes everything
-        times = [self.agents.next_due(), self._info.held_until(self.counters)]
+        times = [self.agents.next_due(), self.health.info.held_until(self.counters)]
         return min((time for time in times if time is not None), default=None)
 
     def _count(self, plan: list[Publish]) -> None:
@@ -165,16 +169,11 @@ class Mirror:
                 else:
                     counters.clears += 1
 
+    def _info_fields(self) -> InfoFields:
+        return self.health.fields(len(self.instances.truth or {}), len(self.agents.truth or {}))
+
     def _info_plan(self, now: datetime) -> list[Publish]:
-        fields = InfoFields(
-            self._masks,
-            self._ankaios.decode(),
-            len(self.instances.truth or {}),
-            len(self.agents.truth or {}),
-            self._version,
-            self._lacks,
-        )
-        return self._info.plan(fields, self.counters, now, self.retained)
+        return self.health.info.plan(self._info_fields(), self.counters, now, self.retained)
 
     def _observe(self, message: BrokerMessage, now: datetime) -> list[Publish]:
         topic = message.topic
@@ -200,35 +199,23 @@ class Mirror:
             if self.agents.truth is not None:
                 plan = self.agents.plan([agent], self.retained, now)
         else:
-            return self._correct_own(message)
+            # `$bridge/status` is the broker link's to keep (bridge.mqtt.status).
+            return self.health.observed(topic, message.payload, self.retained)
         self.counters.repairs += len(plan)
         return plan
-
-    def _correct_own(self, message: BrokerMessage) -> list[Publish]:
-        # `$bridge/status` is the broker link's to keep (bridge.mqtt.link).
-        if message.topic == self._ankaios_topic:
-            return self._own_topics()
-        if message.topic == self._info.topic:
-            self._info.observed(message.payload)
-        return []
 
     def _reconcile(self, now: datetime) -> list[Publish]:
         if self.instances.truth is None:
             # Before the first snapshot only the bridge's own word: a killed
             # predecessor may have left `connected` behind (its will covers `status`).
-            return self._own_topics()
+            return self.health.ankaios_plan(self.retained)
         plan = self.instances.plan_full(self.retained)
         plan.extend(self.agents.plan_full(self.retained, now))
         self.counters.repairs += len(plan)
-        plan.extend(self._own_topics())
+        plan.extend(self.health.ankaios_plan(self.retained))
         if plan:
             LOG.info("reconciling the broker: %d retained topics to publish or clear", len(plan))
         return plan
-
-    def _own_topics(self) -> list[Publish]:
-        if self.retained.get(self._ankaios_topic) == self._ankaios:
-            return []
-        return [Publish(self._ankaios_topic, self._ankaios)]
 
     def _log_foreign(self, topic: str) -> None:
         # Bounded: a rogue publisher could invent topics without end.

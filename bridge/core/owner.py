@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from bridge.core.info import StopReason
 from bridge.core.inputs import AnkaiosLink, Input, SendFailed, SourceFailed, Stop, Tick
 from bridge.core.logdesk import LogDesk
 from bridge.core.loginputs import LogAnswer, LogCommand, LogsAsked, Outgoing
@@ -61,8 +62,8 @@ class Owner:
         """Hand an input to the owner thread."""
         self._inbox.put(item)
 
-    def run(self, publisher: Publisher) -> str | None:
-        """Serve the queue until Stop (return None) or SourceFailed (return its message).
+    def run(self, publisher: Publisher) -> StopReason | None:
+        """Serve the queue until Stop (return None) or SourceFailed (return its reason).
 
         The publisher comes here, not to the constructor: it feeds this queue, so
         it is built after the owner.
@@ -91,7 +92,7 @@ class Owner:
                 if isinstance(item, Stop | SourceFailed):
                     if self.desk is not None:
                         self._carry_out(self.desk.farewell(), publisher)
-                    return item.message if isinstance(item, SourceFailed) else None
+                    return item.stop if isinstance(item, SourceFailed) else None
                 self._decide(item, now, publisher)
 
     def _next_due(self) -> datetime | None:
@@ -99,9 +100,9 @@ class Owner:
         logs = self.desk.next_due() if self.desk is not None else None
         return min(due, logs) if due is not None and logs is not None else due or logs
 
-    def farewell(self, publisher: Publisher) -> None:
-        """Publish the mirror's last word; after `run` returned, before the link says `offline`."""
-        for publish in self.mirror.farewell():
+    def farewell(self, publisher: Publisher, stop: StopReason | None = None) -> None:
+        """Publish the mirror's last word (and why it must stop), before the link says `offline`."""
+        for publish in self.mirror.farewell(stop, self.clock()):
             if not publisher.publish(publish.topic, publish.payload):
                 return
 

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from bridge.dashboard.agents import agent_lines_height, build_agent_lines
 from bridge.dashboard.selection import EVERYTHING, Selection, agent_rows, select, shown_state
-from bridge.dashboard.table import LOOKS, UNKNOWN_LOOK, build_table, format_age, look
+from bridge.dashboard.table import LOOKS, UNKNOWN_LOOK, build_table, format_age, look, one_line
 from bridge.dashboard.tree import View, stale_reason
 
 if TYPE_CHECKING:
@@ -30,6 +30,24 @@ def summary(view: View) -> Text:
     labels = [shown.counted_as for shown in (*LOOKS.values(), UNKNOWN_LOOK)]
     parts.extend(f"{counts[label]} {label}" for label in labels if label in counts)
     return Text(" · ".join(parts))
+
+
+def notices(view: View) -> list[tuple[str, str]]:
+    """Return the bridge's own words for the header, with their style.
+
+    While it is offline, why it had to stop (`$bridge/info` `stopped`); while it runs,
+    its `warnings`. Each is one line (a terminal narrower than it wraps it).
+    """
+    info = view.shown.info or {}
+    stopped, warnings = info.get("stopped"), info.get("warnings")
+    if view.shown.bridge == "offline" and isinstance(stopped, dict):
+        text = f"STOPPED at {stopped.get('at')}: {stopped.get('reason')}; {stopped.get('advice')}"
+        return [(one_line(text), "bold red")]
+    if view.shown.bridge == "online" and isinstance(warnings, list):
+        return [
+            (one_line(f"WARNING: {item}"), "yellow") for item in warnings if isinstance(item, str)
+        ]
+    return []
 
 
 def header(view: View, broker: str, now: datetime) -> Text:
@@ -57,6 +75,8 @@ def header(view: View, broker: str, now: datetime) -> Text:
         if not view.stale_exact:
             when = f"since before {moment}"
         text.append(f"\nSTALE {when}: {reason}", style="bold red")
+    for line, style in notices(view):
+        text.append(f"\n{line}", style=style)
     return text
 
 
@@ -75,7 +95,7 @@ def build_screen(
     selected = select(view, selection)
     agent_limit = limit = None
     if height is not None:
-        room = height - CHROME_LINES
+        room = height - CHROME_LINES - len(notices(view))
         agent_limit = max(1, room // 2 - 3)
         limit = max(1, room - agent_lines_height(len(agents), agent_limit))
     table = build_table(selected, now, limit, dim=stale_reason(view) is not None)

@@ -173,7 +173,7 @@ def _cut(start: str, right: str, width: int) -> str:
     return set_cell_size(right, room) + "…"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Return the text with line breaks and control characters as spaces: a row never wraps."""
     if text.isprintable():
         return text
@@ -225,7 +225,7 @@ def build_table(
         if status is not None:
             state, style, substate = state_cells(status.state, status.substate)
             age = format_age(status.since, now)
-            info = _one_line(status.additional_info)
+            info = one_line(status.additional_info)
         else:
             state, style, substate = state_cells(instance.state or UNKNOWN, None)
             age = "-"

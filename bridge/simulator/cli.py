@@ -1,7 +1,8 @@
 """``ankaios-simulator``: play a scenario of workload changes on a simulated agent.
 
 A bridge (or any ankaios-sdk client) pointed at the same control-interface
-directory sees the changes as it would from a real Ankaios 1.0 agent.
+directory sees the changes as it would from a real Ankaios 1.0 agent. SIGUSR1 says
+the workload was re-created: the next client gets a fresh control interface.
 """
 
 from __future__ import annotations
@@ -20,13 +21,7 @@ from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
 from bridge.simulator.printers import LOG_RULE_HELP, PrintTicker, load_printers
-from bridge.simulator.scenario import (
-    Scenario,
-    ScenarioError,
-    Step,
-    describe,
-    load_scenario,
-)
+from bridge.simulator.scenario import FAULTS, Scenario, ScenarioError, Step, describe, load_scenario
 
 PROG = "ankaios-simulator"
 _FAULT_HELP = (
@@ -35,7 +30,9 @@ _FAULT_HELP = (
     "dies, reader of output closed first, and is back after DOWN s, default 1), "
     "reconnect-server@SECONDS (the agent reconnects to the server: the control interface is "
     "replaced and its FIFOs and directory unlinked), server-outage@SECONDS:DURATION (requests "
-    "go unanswered until the server is back, then the control interface is replaced)"
+    "go unanswered until the server is back, then the control interface is replaced), "
+    "hang-server@SECONDS:DURATION (the server hangs without a reconnect: answers come late and "
+    "events are delayed, not lost)"
 )
 
 
@@ -114,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def apply_step(sim: AgentSimulator, step: Step, faults: Faults | None = None) -> None:
     """Carry out one scenario step on the simulator (fault steps run in the background)."""
-    if step.action in ("restart-agent", "reconnect-server", "server-outage"):
+    if step.action in FAULTS:
         (faults or Faults(sim, threading.Event(), 1.0, sys.stdout)).apply(step)
     elif step.action == "connect":
         sim.connect_agent(step.agent, dict(step.tags))
@@ -197,8 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        scenario = load_scenario(args.scenario)
-        printers = load_printers(args.scenario)
+        scenario, printers = load_scenario(args.scenario), load_printers(args.scenario)
     except (ScenarioError, ValueError, TypeError) as err:
         _say(f"{PROG}: {err}", sys.stderr)
         return 2
@@ -211,7 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     sim = AgentSimulator(args.control_interface, log_rules=args.log_rule)
-    printing = PrintTicker(sim, printers, args.speed, stop)
+
+    def _recreated() -> None:
+        sim.new_workload_instance()
+        _say("workload re-created (SIGUSR1): a fresh control interface wants a Hello", sys.stdout)
+
+    def _on_recreated(_signum: int, _frame: FrameType | None) -> None:
+        # A new workload instance gets a new ControlInterface (agent runtime_manager.rs
+        # add_workload; workload.rs exchange_control_interface); off the main thread, as above.
+        threading.Thread(target=_recreated, name="recreated", daemon=True).start()
+
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _on_recreated)
     try:
         sim.start()
     except OSError as err:
@@ -225,19 +231,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f"; every agent reports its load every {every:g} s" if every else ""),
             sys.stdout,
         )
-        printing.start()
-        play(
-            scenario,
-            sim,
-            speed=args.speed,
-            loop=args.loop,
-            stop=stop,
-            out=sys.stdout,
-            faults=args.fault,
-            load_every=every,
-        )
+        with PrintTicker(sim, printers, args.speed, stop):
+            play(
+                scenario,
+                sim,
+                speed=args.speed,
+                loop=args.loop,
+                stop=stop,
+                out=sys.stdout,
+                faults=args.fault,
+                load_every=every,
+            )
     finally:
-        printing.join()
         sim.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

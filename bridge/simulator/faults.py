@@ -37,7 +37,7 @@ class Faults:
         thread.start()
 
     def apply(self, step: Step) -> None:
-        """Start a restart-agent, reconnect-server or server-outage step."""
+        """Start a restart-agent, reconnect-server, server-outage or hang-server step."""
         sim, pause = self.sim, (step.down if step.action == "restart-agent" else step.duration)
 
         def run() -> None:
@@ -46,6 +46,8 @@ class Faults:
                 return
             if step.action == "restart-agent":
                 sim.stop_agent("writer" if step.first == "writer" else "reader", step.gap)
+            elif step.action == "hang-server":
+                sim.hang_server()
             else:
                 sim.cut_server()
             if self.stop.wait(pause / self.speed):
@@ -53,6 +55,9 @@ class Faults:
             if step.action == "restart-agent":
                 sim.start_agent()
                 say("           agent back: a fresh control interface wants a Hello", self.out)
+            elif step.action == "hang-server":
+                sim.resume_server()
+                say("           server runs again: late answers and delayed events", self.out)
             else:
                 sim.restore_server()
                 say("           server reachable again: control interface replaced", self.out)
@@ -83,10 +88,15 @@ def parse_fault(text: str) -> Step:
     """Parse ``ACTION@SECONDS[:VALUE]`` (``restart-agent@10:2``, ``server-outage@30:60``)."""
     action, _, when = text.partition("@")
     at_text, colon, value = when.partition(":")
-    usage = "restart-agent@SECONDS[:DOWN], reconnect-server@SECONDS, server-outage@SECONDS:DURATION"
+    usage = (
+        "restart-agent@SECONDS[:DOWN], reconnect-server@SECONDS, server-outage@SECONDS:DURATION, "
+        "hang-server@SECONDS:DURATION"
+    )
     if action not in FAULTS:
         raise ScenarioError(f"fault {text!r}: unknown action {action!r}; expected {usage}")
-    key = {"restart-agent": "down", "server-outage": "duration"}.get(action)
+    key = {"restart-agent": "down", "server-outage": "duration", "hang-server": "duration"}.get(
+        action
+    )
     try:
         table: dict[str, object] = {"action": action, "at": float(at_text)}
         if colon and key is not None:

@@ -50,6 +50,8 @@ class ControlInterfaceHost:
         self._numbers = 0
         self._retiring: list[Task] = []
         self._timers: list[threading.Timer] = []
+        # Resumed by a new agent process or a server reconnect (lifecycle.py).
+        self._resumed = False
         self._task = self._new_task()
 
     def _new_task(self) -> Task:

@@ -18,6 +18,12 @@ Upstream (Ankaios v1.0.1) facts modelled here, each with its source:
   the agent's subscriptions on AgentGone (``server/src/ankaios_server/event_handler.rs``
   ``remove_subscribers_of_agent``).
 * ConnectionClosed ends the task (``control_interface_task.rs`` ``run``): both ends close.
+* A hung server: no gRPC keep-alive or timeout on either side (``grpc/src/client.rs``
+  250-266, ``grpc/src/server.rs`` 71-104), so the stream stays up and the agent never
+  reconnects; nothing is answered and no event comes. The bounded channels apply
+  backpressure, never drop (``agent/src/main.rs`` BUFFER_SIZE 20, ``common/src/lib.rs``
+  CHANNEL_CAPACITY 20), and ``ankaios_server.rs`` ``listen_to_agents`` handles one
+  message at a time in arrival order once it runs again: late answers, delayed events.
 """
 
 from __future__ import annotations
@@ -70,7 +76,24 @@ class Lifecycle(ControlInterfaceHost):
                 log.warning("start_agent: the agent is running; nothing to start")
                 return
             self._journal.outbox = None
+            self._resumed = True
             self._open_task()
+
+    def restart_by_policy(self, *, failed: bool = True) -> bool:
+        """Re-run the workload's container by its restart policy; return whether it sees the FIFOs.
+
+        ``workload/workload_control_loop.rs`` ``restart_workload_on_runtime`` (183-221)
+        keeps the Workload and its control-interface task (``workload.rs`` 92-96): the new
+        process's Hello is only logged (``control_interface_task.rs`` 166, "Received yet
+        another Hello"), never accepted. A failed container is run anew
+        (``update_workload_on_runtime``, ``podman run``): after a resume (an agent restart
+        or a server reconnect) the control loop was built without
+        ``control_interface_path`` (``runtime_facade.rs`` ``resume_workload_non_blocking``
+        311-320), so ``podman_cli.rs`` ``podman_run`` adds no mount. A succeeded one
+        (ALWAYS) is ``podman start``ed and keeps its mount (``podman_runtime.rs`` 166-174).
+        """
+        with self._lock:
+            return not (failed and self._resumed)
 
     def restart_agent(
         self, down_time: float = 0.2, first: CloseOrder = "reader", gap: float = 0.0
@@ -94,6 +117,7 @@ class Lifecycle(ControlInterfaceHost):
         self.stop_agent()
         with self._lock:
             self._journal.outbox = outbox
+            self._resumed = False
             self._open_task(eager_writer=False)
 
     def cut_server(self) -> None:
@@ -116,6 +140,25 @@ class Lifecycle(ControlInterfaceHost):
                 # Routed by workload name to the new task, held there until its Hello.
                 self._send(session.deliver(session.answer(request, self._state)))
 
+    def hang_server(self) -> None:
+        """Hang the server: requests and the events of changes wait, in arrival order."""
+        with self._lock:
+            if self._journal.backlog is None:
+                self._journal.backlog = []
+
+    def resume_server(self) -> None:
+        """Let a hung server run again: the late answers and delayed events, in arrival order."""
+        with self._lock:
+            backlog, self._journal.backlog = self._journal.backlog or [], None
+            session = self._session
+            for item in backlog:
+                if isinstance(item, list):
+                    self._send(session.deliver(item))
+                else:
+                    # In order: the answer holds the state as the request found it.
+                    request, state = item
+                    self._send(session.deliver(session.answer(request, state)))
+
     def replace_control_interface(self, overlap: float = 0.05) -> None:
         """Swap the task as a server reconnect does: new ends, paths unlinked, old ends closed.
 
@@ -129,6 +172,7 @@ class Lifecycle(ControlInterfaceHost):
                 log.warning("replace_control_interface: the agent is down; nothing to replace")
                 return
             old.session.subscriptions.clear()  # removed on AgentGone
+            self._resumed = True
             self._open_task()
             remove_fifos(self.directory, directory_too=True)
             self._retiring.append(old)

@@ -13,7 +13,7 @@ import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 _TICK = 0.1
 LOG_RULE_HELP = (
@@ -79,14 +79,14 @@ class PrintTicker:
         self._thread = threading.Thread(target=self._run, name="printers", daemon=True)
         self._printed = dict.fromkeys(printers, 0)
 
-    def start(self) -> None:
-        """Start printing in a background thread."""
+    def __enter__(self) -> Self:
         self._thread.start()
+        return self
 
-    def join(self) -> None:
-        """Wait for the thread to end (after ``stop`` is set)."""
-        if self._thread.is_alive():
-            self._thread.join()
+    def __exit__(self, *_: object) -> None:
+        # The scenario sets ``stop`` when it ends, however it ends.
+        self.stop.set()
+        self._thread.join()
 
     def tick(self, elapsed: float) -> None:
         """Print what is due `elapsed` scenario seconds after the start."""

@@ -156,3 +156,11 @@ def logs_accepted(
     return response(
         request_id, "logsRequestAccepted", _ank_base.LogsRequestAccepted(workloadNames=names)
     )
+
+
+def request_kind(request: _ank_base.Request) -> str:
+    """Return a short name of the request's content, e.g. ``completeStateRequest+subscribe``."""
+    kind = request.WhichOneof("RequestContent") or "empty"
+    if kind == "completeStateRequest" and request.completeStateRequest.subscribeForEvents:
+        return "completeStateRequest+subscribe"
+    return kind

@@ -26,8 +26,9 @@ _KEYS = {
     "restart-agent": {"at", "action", "down", "first", "gap"},
     "reconnect-server": {"at", "action"},
     "server-outage": {"at", "action", "duration"},
+    "hang-server": {"at", "action", "duration"},
 }
-FAULTS = ("restart-agent", "reconnect-server", "server-outage")
+FAULTS = ("restart-agent", "reconnect-server", "server-outage", "hang-server")
 _CLOSE_ORDERS = ("reader", "writer")
 _TAIL = 2.0  # seconds a pass lasts after its last step unless `duration` says otherwise
 
@@ -54,7 +55,7 @@ class Step:
     down: float = 1.0  # restart-agent: seconds the agent process is away
     first: str = "reader"  # restart-agent: the end the dying agent closes first
     gap: float = 0.0  # restart-agent: seconds between the two closes
-    duration: float = 0.0  # server-outage: seconds the server is unreachable
+    duration: float = 0.0  # server-outage, hang-server: seconds the server is away or hung
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +96,9 @@ def _seconds(table: Mapping[str, object], key: str, default: float, *, positive:
 def _fault(at: float, action: str, table: Mapping[str, object]) -> Step:
     if action == "reconnect-server":
         return Step(at, action, "")
-    if action == "server-outage":
+    if action in ("server-outage", "hang-server"):
         if "duration" not in table:
-            raise ValueError("'duration' (seconds the server is unreachable) is required")
+            raise ValueError("'duration' (seconds the server is away or hung) is required")
         return Step(at, action, "", duration=_seconds(table, "duration", 0, positive=True))
     first = table.get("first", "reader")
     if first not in _CLOSE_ORDERS:
@@ -221,6 +222,7 @@ def describe(step: Step) -> str:
         f"back after {step.down:g} s",
         "reconnect-server": "agent reconnects to the server: the control interface is replaced",
         "server-outage": f"server unreachable for {step.duration:g} s",
+        "hang-server": f"server hung for {step.duration:g} s: late answers, delayed events",
     }
     if step.action in faults:
         return faults[step.action]

@@ -44,14 +44,6 @@ def version_error(version: str) -> str | None:
     return None
 
 
-def request_kind(request: _ank_base.Request) -> str:
-    """Return a short name of the request's content, e.g. ``completeStateRequest+subscribe``."""
-    kind = request.WhichOneof("RequestContent") or "empty"
-    if kind == "completeStateRequest" and request.completeStateRequest.subscribeForEvents:
-        return "completeStateRequest+subscribe"
-    return kind
-
-
 class Phase(enum.Enum):
     """Where the control-interface task of the agent is."""
 
@@ -72,6 +64,9 @@ class Journal:
     # None: the server answers at once; a list: the agent's to_server channel
     # while the server is unreachable (requests wait there, unanswered).
     outbox: list[_ank_base.Request] | None = None
+    # None: the server works; a list: a hung server's backlog, requests and the events of
+    # changes in arrival order, answered and delivered late (Lifecycle.hang_server).
+    backlog: list[tuple[_ank_base.Request, Mapping[str, Node]] | Messages] | None = None
     logs: LogServer = field(default_factory=LogServer)
 
 
@@ -158,7 +153,7 @@ class Session:
         if kind == "hello":
             self._record("hello")
             return self._hello(message.hello.protocolVersion)
-        self._record(request_kind(message.request) if kind == "request" else "empty")
+        self._record(protoconv.request_kind(message.request) if kind == "request" else "empty")
         if self.phase is Phase.WAIT_HELLO:
             return self.close(INITIAL_HELLO_MISSING)
         if kind == "request":
@@ -180,12 +175,15 @@ class Session:
         return []
 
     def _request(self, request: _ank_base.Request, state: Mapping[str, Node]) -> Messages:
-        self.journal.requests.append(request_kind(request))
+        self.journal.requests.append(protoconv.request_kind(request))
         denied = self._denied(request)
         if denied is not None:
             # The agent checks access itself; only allowed requests travel to the server.
             return [denied]
-        outbox = self.journal.outbox
+        outbox, backlog = self.journal.outbox, self.journal.backlog
+        if outbox is None and backlog is not None:
+            backlog.append((request, state))
+            return []
         if outbox is None:
             return self.answer(request, state)
         if len(outbox) >= TO_SERVER_CAPACITY:
@@ -246,4 +244,7 @@ class Session:
                 continue
             partial = select(new, altered.all_paths())
             messages.append(protoconv.state_response(rid, partial, altered))
+        if self.journal.backlog is not None:
+            self.journal.backlog.append(messages)
+            return []
         return self.deliver(messages)

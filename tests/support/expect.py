@@ -20,6 +20,8 @@ Instances = Mapping[tuple[str, str, str], tuple[str, str] | tuple[str, str, str]
 AgentLoads = dict[str, tuple[int | None, int | None, dict[str, str]]]
 # `$bridge/info` is shown as this when it is a well-formed info document.
 INFO = "<info>"
+# ... and as this when it also says why the bridge stopped (its `stopped` key).
+STOPPED = "<info, stopped>"
 INFO_KEYS = {
     "version",
     "started",
@@ -32,6 +34,7 @@ INFO_KEYS = {
     "instances",
     "agents",
     "counters",
+    "warnings",
 }
 
 
@@ -43,6 +46,7 @@ def expected_tree(
     agents: AgentLoads | None = None,
     *,
     info: bool = True,
+    stopped: bool = False,
 ) -> dict[str, object]:
     """Return the tree a subscriber must see, with every `since` shown as `*`.
 
@@ -56,7 +60,7 @@ def expected_tree(
         f"{prefix}/$bridge/ankaios": ankaios,
     }
     if info:
-        tree[f"{prefix}/$bridge/info"] = INFO
+        tree[f"{prefix}/$bridge/info"] = STOPPED if stopped else INFO
     for name, (cpu, memory, tags) in (agents or {}).items():
         tree[f"{prefix}/{name}/$agent/status"] = {
             "agent": name,
@@ -91,9 +95,9 @@ def normalized(tree: dict[str, bytes], prefix: str = "ankaios") -> dict[str, obj
         validate_payload(topic, payload, prefix)
         if topic.endswith("/$bridge/info"):
             document = json.loads(payload) if payload else None
-            result[topic] = (
-                INFO if isinstance(document, dict) and set(document) == INFO_KEYS else payload
-            )
+            keys = set(document) if isinstance(document, dict) else set()
+            shown = {frozenset(INFO_KEYS): INFO, frozenset({*INFO_KEYS, "stopped"}): STOPPED}
+            result[topic] = shown.get(frozenset(keys), payload)
         elif topic.endswith("/status") and "/$bridge/" not in topic:
             document = json.loads(payload)
             if isinstance(document, dict) and SINCE.match(str(document.get("since", ""))):
@@ -137,12 +141,15 @@ def matches(
     agents: AgentLoads | None = None,
     *,
     info: bool | None = True,
+    stopped: bool = False,
 ) -> TreeCheck:
     """Return a predicate for Watcher.wait_tree: the tree equals the contract for `instances`.
 
     `info` None: `$bridge/info` may be there or not (a bridge that fails at once may
     exit before its first broker sync).
     """
-    want = expected_tree(instances, prefix, bridge, ankaios, agents, info=bool(info))
+    want = expected_tree(
+        instances, prefix, bridge, ankaios, agents, info=bool(info), stopped=stopped
+    )
     ignored = frozenset((f"{prefix}/$bridge/info",) if info is None else ())
     return TreeCheck(want, prefix, ignored)

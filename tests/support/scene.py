@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeAlias
 
@@ -78,10 +79,15 @@ def assert_converges(
     timeout: float = 2.0,
     bridge: str = "online",
     ankaios: str | None = None,
+    *,
+    stopped: bool = False,
 ) -> None:
-    """Fail unless a fresh subscriber sees exactly Ankaios's instances and agents within `timeout` s."""
+    """Fail unless a fresh subscriber sees exactly Ankaios's instances and agents within `timeout` s.
+
+    `stopped`: `$bridge/info` says why the bridge had to stop.
+    """
     instances, agents = reported(sim)
-    check = matches(instances, bridge=bridge, ankaios=ankaios, agents=agents)
+    check = matches(instances, bridge=bridge, ankaios=ankaios, agents=agents, stopped=stopped)
     try:
         wait_retained(lambda: read_retained(broker.host, broker.port), check, timeout)
     except AssertionError as err:
@@ -89,4 +95,14 @@ def assert_converges(
         raise AssertionError(msg) from None
 
 
-__all__ = ["FAST", "MAPS", "NGINX", "RADIO", "Watcher", "assert_converges"]
+def stop_reason(broker: Mosquitto, prefix: str = "ankaios") -> dict[str, object]:
+    """Return the `stopped` object of the retained `$bridge/info` (empty when there is none)."""
+    payload = read_retained(broker.host, broker.port, f"{prefix}/$bridge/info").get(
+        f"{prefix}/$bridge/info", b"{}"
+    )
+    stopped = json.loads(payload).get("stopped", {})
+    assert isinstance(stopped, dict)
+    return stopped
+
+
+__all__ = ["FAST", "MAPS", "NGINX", "RADIO", "Watcher", "assert_converges", "stop_reason"]
