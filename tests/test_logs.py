@@ -6,6 +6,7 @@ import contextlib
 import json
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,16 @@ def serving(
         watcher.wait_tree(lambda tree: f"ankaios/hpc1/nginx/{NGINX}/state" in tree)
         with LogRequester(broker.host, broker.port, version) as requester:
             yield bridge, requester
+
+
+def first_reply(requester: LogRequester, correlation: str) -> dict[str, Any]:
+    """Wait for the first reply carrying `correlation` and return it."""
+
+    def answered() -> list[dict[str, Any]]:
+        return [r for r in requester.replies() if r.get("correlation") == correlation]
+
+    wait_for(lambda: bool(answered()), 5, f"a reply to {correlation}")
+    return answered()[0]
 
 
 @pytest.fixture
@@ -178,6 +189,37 @@ def test_an_agent_disconnecting_ends_the_follow(
     assert ended["reason"] == "stopped"
     assert ended["detail"] == "Ankaios stopped it: the instance's agent disconnected"
     assert ended["instance"] == {"agent": "hpc2", "workload": "radio", "id": RADIO}
+
+
+@VERSIONS
+def test_losing_the_agent_ends_the_stream_and_a_new_request_works(
+    nginx: AgentSimulator, broker: Mosquitto, version: str
+) -> None:
+    """When the bridge's own agent dies, the requester hears `lost`; after its return logs flow again."""
+    with serving(nginx, broker, version, "--logs") as (_, requester):
+        requester.ask(workload="nginx", follow=30, correlation="before")
+        requester.wait_replies(1)
+        nginx.stop_agent()
+        ended = requester.wait_replies(2)[1]
+        nginx.start_agent()
+        nginx.print_lines("hpc1", "nginx", NGINX, "back")
+        # Until the bridge has its subscription again it refuses as `unavailable`.
+        for attempt in range(50):
+            tag = f"after-{attempt}"
+            requester.ask(workload="nginx", tail=1, correlation=tag)
+            answer = first_reply(requester, tag)
+            if answer["event"] == "accepted":
+                break
+            assert answer["reason"] == "unavailable"
+            wait_for(lambda: nginx.connected, 5, "the agent's handshake")
+        assert requester.wait_lines(1) == ["back"]
+    assert ended == {
+        "event": "ended",
+        "reason": "lost",
+        "detail": "the bridge lost its connection to Ankaios",
+        "instance": NGINX_DOC,
+        "correlation": "before",
+    }
 
 
 @VERSIONS
