@@ -187,6 +187,17 @@ def test_a_cancel_ends_the_streams_of_its_correlation() -> None:
     assert replies(again)[0]["reason"] == "unknown"
 
 
+def test_a_cancel_matches_the_mqtt5_correlation_data_too() -> None:
+    """A stream asked with Correlation Data only is cancelled by that text."""
+    served = desk()
+    asked = LogsAsked(b'{"workload": "nginx", "follow": 9}', REPLY, b"cd-1")
+    served.handle(asked, T0, TRUTH)
+    decision = served.handle(LogsAsked(b'{"cancel": "cd-1"}', REPLY), T0, TRUTH)
+    assert [(r["event"], r["reason"]) for r in replies(decision)] == [("refused", "cancelled")]
+    assert decision.commands == [CancelLogs("r1")]
+    assert [m.correlation for m in decision.messages] == [b"cd-1"]
+
+
 def test_a_request_without_a_reply_topic_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
     """A request that names no reply topic cannot be answered: one warning, nothing sent."""
     served = desk()

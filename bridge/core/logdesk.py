@@ -175,16 +175,7 @@ class LogDesk:
             detail = f"{limits.max_streams} log requests are served already (--logs-max-streams)"
             decision.reply(ask.reply, "refused", reason="limit", detail=detail)
             return
-        instances = tuple(
-            sorted(
-                key
-                for key in truth
-                if key.workload == ask.workload
-                and key.agent  # not scheduled: no agent has its log
-                and ask.agent in (None, key.agent)
-                and ask.instance_id in (None, key.instance_id)
-            )
-        )
+        instances = ask.instances(truth)
         if not instances:
             detail = f"no scheduled instance of workload {ask.workload!r}" + (
                 f" on agent {ask.agent!r}" if ask.agent else ""
@@ -220,7 +211,16 @@ class LogDesk:
         decision.reply(stream.reply, "accepted", instances=listed, follow=stream.follow)
 
     def _cancel(self, correlation: str, reply: ReplyTo, decision: Decision) -> None:
-        found = [s for s in self.streams.values() if s.reply.correlation == correlation]
+        # Under MQTT 5 the correlation may be the Correlation Data alone.
+        found = [
+            stream
+            for stream in self.streams.values()
+            if correlation
+            in (
+                stream.reply.correlation,
+                (stream.reply.correlation_data or b"").decode(errors="replace"),
+            )
+        ]
         if not found:
             detail = f"no log request has the correlation {correlation!r}"
             decision.reply(reply, "refused", reason="unknown", detail=detail)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,6 +56,19 @@ class Ask:
     tail: int | None = None
     follow: float = 0.0
     since: str | None = None
+
+    def instances(self, known: Iterable[InstanceKey]) -> tuple[InstanceKey, ...]:
+        """Return the scheduled instances of `known` this request names, sorted."""
+        return tuple(
+            sorted(
+                key
+                for key in known
+                if key.workload == self.workload
+                and key.agent  # not scheduled: no agent has its log
+                and self.agent in (None, key.agent)
+                and self.instance_id in (None, key.instance_id)
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
