@@ -13,8 +13,10 @@ import pytest
 from bridge.simulator import AgentSimulator
 from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.brokers import Nats
 from tests.support.logclient import LogRequester
 from tests.support.mqtt import Watcher, wait_for
+from tests.support.mqtt311 import Client311
 from tests.support.scene import FAST, NGINX, RADIO, MakeSim
 
 VERSIONS = pytest.mark.parametrize("version", ["5", "3.1.1"])
@@ -305,3 +307,26 @@ def test_a_malformed_request_gets_one_refusal_and_nothing_else_is_lost(
     assert bridge.log().count("refused a malformed logs request") == 1
     assert "Traceback" not in bridge.log()
     assert json.loads(json.dumps(refused)) == refused
+
+
+def test_tail_and_follow_on_a_broker_that_speaks_only_3_1_1(
+    nginx: AgentSimulator, nats_broker: Nats
+) -> None:
+    """On NATS (MQTT 3.1.1 only) a tail and a follow work as on mosquitto, replies via replyTo."""
+    nginx.print_lines("hpc1", "nginx", NGINX, "old 1", "old 2")
+    host, port = nats_broker.host, nats_broker.port
+    with (
+        BridgeProcess(nginx.directory, port, *FAST, "--logs"),
+        Client311(host, port) as watcher,
+    ):
+        watcher.subscribe("ankaios/$bridge/ankaios")
+        wait_for(
+            lambda: any(m.payload == b"connected" for m in watcher.messages),
+            10,
+            "the bridge connected to Ankaios",
+        )
+        with LogRequester(host, port, "3.1.1") as requester:
+            requester.ask(workload="nginx", tail=1, follow=5, correlation="n")
+            assert requester.wait_replies(1)[0]["event"] == "accepted"
+            nginx.print_lines("hpc1", "nginx", NGINX, "new")
+            assert requester.wait_lines(2) == ["old 2", "new"]
