@@ -18,7 +18,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.core.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
 from bridge.core.loginputs import Outgoing
-from bridge.core.logrequests import request_topic
 from bridge.mqtt.client import (
     SocketErrors,
     create_client,
@@ -27,7 +26,7 @@ from bridge.mqtt.client import (
     warn_if_insecure,
 )
 from bridge.mqtt.reconnect import Reconnect
-from bridge.mqtt.replies import on_request, send_message, warn_each_outage
+from bridge.mqtt.replies import listen, send_message, warn_each_outage
 from bridge.mqtt.status import Status
 from bridge.mqtt.sync import SyncMarker, refusal_hint
 from bridge.mqtt.version import MQTT5, VersionChoice, refuses_version
@@ -86,7 +85,7 @@ class BrokerLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
-        client.message_callback_add(request_topic(self.settings.prefix), on_request(self.sink))
+        listen(client, self.settings.prefix, self.sink)
         client.enable_logger(self._socket_error.logger)
         return client
 

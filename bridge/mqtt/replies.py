@@ -17,10 +17,26 @@ from paho.mqtt.properties import Properties
 
 from bridge.core.inputs import Input
 from bridge.core.loginputs import LogsAsked, Outgoing
+from bridge.core.logrequests import request_topic
 from bridge.mqtt.reconnect import Failure
 from bridge.settings.broker import MqttSettings
 
 OnMessage = Callable[[mqtt.Client, object, mqtt.MQTTMessage], None]
+
+
+def listen(client: mqtt.Client, prefix: str, sink: Callable[[Input], None]) -> None:
+    """Hand each logs request to `sink`; never show the mirror a reply or a line.
+
+    Under MQTT 3.1.1 the broker sends the bridge its own replies and lines back: they
+    are no topics of the contract, and a reply topic would stay in the mirror's view.
+    """
+    client.message_callback_add(request_topic(prefix), on_request(sink))
+    client.message_callback_add(f"{prefix}/$bridge/logs/reply/#", _ignore)
+    client.message_callback_add(f"{prefix}/+/+/+/logs", _ignore)
+
+
+def _ignore(_client: mqtt.Client, _userdata: object, _message: mqtt.MQTTMessage) -> None:
+    return
 
 
 def on_request(sink: Callable[[Input], None]) -> OnMessage:
