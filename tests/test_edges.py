@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from bridge.ankaios import stops
+from bridge.core.inputs import Changes, Snapshot
 from bridge.simulator import AgentSimulator
 from bridge.simulator import session as simulated_session
 from tests.support.bridge import BridgeProcess
@@ -15,6 +16,7 @@ from tests.support.broker import Mosquitto
 from tests.support.dashboard import dashboard_once, run_command
 from tests.support.mqtt import Watcher, read_retained, wait_for
 from tests.support.scene import FAST, NGINX, RADIO, assert_converges, stop_reason
+from tests.support.source import Collector
 
 LINK = "ankaios/$bridge/ankaios"
 STATUS = "ankaios/$bridge/status"
@@ -154,3 +156,31 @@ def test_a_restart_by_policy_after_a_resume_has_no_mount_and_says_so(
     assert str(stopped["reason"]).startswith(f"no Ankaios control interface at {unmounted}")
     assert "restart policy" in str(stopped["reason"])
     assert stopped["recreate"] is True
+
+
+def failed_seen(items: list[object]) -> bool:
+    """Return whether any state input among `items` says nginx FAILED."""
+    for item in items:
+        if isinstance(item, Changes) and any(v.state == "FAILED" for v in item.upserts.values()):
+            return True
+        if isinstance(item, Snapshot) and any(v.state == "FAILED" for v in item.instances.values()):
+            return True
+    return False
+
+
+def test_a_subscription_queued_in_a_hung_server_gets_the_later_changes(
+    sim: AgentSimulator,
+) -> None:
+    """A resync the hung server answers late still gets the events of changes made after it (arrival order)."""
+    with Collector(
+        sim.directory, resync_interval=1.0, request_timeout=30.0, probe_interval=100.0
+    ) as collector:
+        collector.source.start()
+        collector.wait_snapshots(1)
+        sim.hang_server()
+        # The resync (a subscribing request) goes into the hung server's backlog.
+        wait_for(lambda: sum(k.endswith("+subscribe") for k in sim.requests) >= 6, 3, "resync")
+        sim.set_state("hpc1", "nginx", NGINX, "FAILED", "FAILED_EXEC_FAILED")
+        start = len(collector.items)
+        sim.resume_server()
+        wait_for(lambda: failed_seen(collector.items[start:]), 0.8, "FAILED before the next resync")

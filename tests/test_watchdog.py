@@ -69,17 +69,23 @@ def test_a_retained_stop_found_at_start_is_acted_on_once(tmp_path: Path, broker:
 
 
 def test_a_clean_stop_and_a_killed_bridge_are_left_alone(tmp_path: Path, broker: Mosquitto) -> None:
-    """`offline` without `stopped` (SIGTERM, or the will) runs no `ank` and logs nothing about it; the next real stop is handled."""
+    """`offline` without `stopped` (SIGTERM, or the will), even after a handled stop, runs no `ank`; the next real stop is handled."""
+    cycle = [DELETE, GET, [APPLY, "manifest"]]
     with WatchdogProcess(tmp_path, broker.host, broker.port) as dog:
+        cycle[2][1] = str(dog.manifest)
+        dog.say(b"online", info())
+        dog.say(b"offline", info(stop("2026-12-07T16:01:02.345Z")))
+        assert dog.wait_calls(3) == cycle
+        # The re-created bridge runs, then stops cleanly, then is killed.
         dog.say(b"online", info())
         dog.say(b"offline", info())
         dog.say(b"online")
         dog.say(b"offline")
         # The messages arrive in order: once this stop is handled, the ones before were seen.
         dog.say(b"online", info())
-        dog.say(b"offline", info(stop("2026-12-07T16:01:02.345Z")))
-        assert dog.wait_calls(3) == [DELETE, GET, [APPLY, str(dog.manifest)]]
-        assert dog.log().count("re-creating workload") == 1
+        dog.say(b"offline", info(stop("2026-12-07T16:09:00.000Z")))
+        assert dog.wait_calls(6) == cycle * 2
+        assert dog.log().count("running ank delete workload") == 2
 
 
 def test_a_stop_that_recreating_does_not_fix_is_refused_with_the_advice(

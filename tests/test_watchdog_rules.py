@@ -208,6 +208,9 @@ def test_the_workload_table_is_read_by_its_columns() -> None:
     assert not listed(
         "WORKLOAD NAME   AGENT   RUNTIME   EXECUTION STATE   ADDITIONAL INFO", "nginx"
     )
+    # Upstream's table style (Style::blank) indents every line by one space.
+    indented = "\n".join(f" {line}" for line in table.splitlines())
+    assert (listed(indented, "mqtt_bridge"), listed(indented, "nginx")) == (False, True)
 
 
 def test_a_commands_output_is_cut_to_one_line() -> None:

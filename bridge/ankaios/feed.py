@@ -171,8 +171,8 @@ class Feed:
             error.message,
             timeout,
         )
-        if self._requests.current is None:
-            # Without a live subscription, not a whole resync interval.
+        if self._requests.current is None or self._stale:
+            # Without a live (or a fresh) subscription, not a whole resync interval.
             self._next_resync = now + timeout
         return kind
 

@@ -171,8 +171,11 @@ class AnkaiosReader:
             if self._handshake.due(now):
                 self._connection.send(hello_frame())
         elif self._phase is _Phase.CONNECTED:
-            if self._gap and self.feeds.overdue(now) is None:
-                # Late answers (a hung server) say nothing of what was missed meanwhile.
+            if self.feeds.overdue(now) is not None:
+                # Unanswered (a hung server): late answers will say nothing of what was
+                # missed meanwhile, even during the read that follows an earlier gap.
+                self._gap = True
+            elif self._gap:
                 self._gap = False
                 LOG.info("Ankaios answers again; reading the full state before 'connected'")
                 self.feeds.refresh(now)
@@ -205,7 +208,6 @@ class AnkaiosReader:
             LOG.info("the Ankaios subscription is live")
         elif connected and (waited := self.feeds.overdue(now)) is not None:
             LOG.warning("%s", handshake.unanswered(waited))
-            self._gap = True
         warnings = (stops.ONE_RECONNECT_LEFT,) if self._replacements else ()
         self.sink(AnkaiosLink(live, self._reconnects, warnings))
 

@@ -57,14 +57,17 @@ class Health:
     ) -> list[Publish]:
         """Return the last word before `offline`: no Ankaios any more and, if fatal, why.
 
-        A clean stop leaves `$bridge/info` as it is: only a fatal stop says `stopped`,
-        so that subscribers (and a watchdog) learn why before `offline`.
+        Only a fatal stop says `stopped`, so that subscribers (and a watchdog) learn why
+        before `offline`. A clean stop leaves this run's document; one that stops before
+        it went out replaces a previous run's, which may hold a `stopped` of its own.
         """
         self.ankaios = ANKAIOS_DISCONNECTED
         plan = [Publish(self.ankaios_topic, ANKAIOS_DISCONNECTED)]
+        final = fields._replace(ankaios=ANKAIOS_DISCONNECTED.decode())
         if stop is not None:
-            final = fields._replace(ankaios=ANKAIOS_DISCONNECTED.decode())
             plan.append(self.info.final(final, counters, (stop, format_since(now))))
+        elif self.info.published is None:
+            plan.append(self.info.final(final, counters, None))
         return plan
 
     def observed(self, topic: str, payload: bytes, retained: dict[str, bytes]) -> list[Publish]:

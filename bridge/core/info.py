@@ -162,9 +162,9 @@ class InfoTopic:
         return until is not None and (now >= until or now < self.published_at)
 
     def final(
-        self, fields: InfoFields, counters: Counters, stopped: tuple[StopReason, str]
+        self, fields: InfoFields, counters: Counters, stopped: tuple[StopReason, str] | None
     ) -> Publish:
-        """Return the document with the stop reason and its time: the last word before `offline`."""
+        """Return the document at a stop (with the reason and time if fatal), before `offline`."""
         self.payload = encode_info(self.facts, fields, counters, stopped)
         return Publish(self.topic, self.payload)
 

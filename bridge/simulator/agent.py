@@ -56,7 +56,7 @@ class AgentSimulator(Lifecycle):
             old, self._state = self._state, new_state
             if self._change_base is None:
                 self._send(self._session.events(old, new_state))
-                self._relay_logs(self._journal.logs.changed(new_state))
+                self._relay_logs(lambda: self._journal.logs.changed(new_state))
 
     @contextlib.contextmanager
     def change(self) -> Iterator[None]:
@@ -72,7 +72,7 @@ class AgentSimulator(Lifecycle):
                     base, self._change_base = self._change_base, None
                     if base is not None:
                         self._send(self._session.events(base, self._state))
-                        self._relay_logs(self._journal.logs.changed(self._state))
+                        self._relay_logs(lambda: self._journal.logs.changed(self._state))
 
     def set_state(
         self,
@@ -98,15 +98,14 @@ class AgentSimulator(Lifecycle):
     def print_lines(self, agent: str, workload: str, iid: str, *lines: str) -> None:
         """Print `lines` from an instance (one LogEntry each): followers of its log get them."""
         with self._lock:
-            self._relay_logs(self._journal.logs.print_lines((agent, workload, iid), lines))
+            self._relay_logs(lambda: self._journal.logs.print_lines((agent, workload, iid), lines))
 
-    def _relay_logs(self, messages: Messages) -> None:
-        # The server relays log entries. Cut off from it, the client's agent has lost its
-        # campaigns (ankaios_server.rs remove_agent_log_campaign_entry): nothing comes.
-        if self._journal.outbox is not None:
-            self._journal.logs.clear()
-            return
-        self._send(self._session.deliver(messages))
+    def _relay_logs(self, make: Callable[[], Messages]) -> None:
+        # The server relays log entries. Cut off from it, or restarted since, the client's
+        # agent has lost its campaigns (ankaios_server.rs remove_agent_log_campaign_entry).
+        logs = self._journal.logs
+        logs.clear(None if self._journal.outbox is not None else self._session.number)
+        self._send(self._session.deliver(make()))
 
     def remove(self, agent: str, workload: str, iid: str) -> None:
         """Remove an instance (its agent reported Removed)."""

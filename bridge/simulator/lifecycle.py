@@ -56,6 +56,9 @@ class Lifecycle(ControlInterfaceHost):
             task.session.restart(Phase.DOWN)  # AgentGone: the server drops the subscriptions
             if self._journal.outbox is not None:
                 self._journal.outbox.clear()  # the to_server channel dies with the process
+            if self._journal.backlog is not None:
+                # AgentGone: the server drops what it owed the agent and its subscriptions.
+                self._journal.backlog.clear()
             retiring, self._retiring = self._retiring, []
         for old in retiring:
             old.link.stop()
@@ -150,14 +153,8 @@ class Lifecycle(ControlInterfaceHost):
         """Let a hung server run again: the late answers and delayed events, in arrival order."""
         with self._lock:
             backlog, self._journal.backlog = self._journal.backlog or [], None
-            session = self._session
-            for item in backlog:
-                if isinstance(item, list):
-                    self._send(session.deliver(item))
-                else:
-                    # In order: the answer holds the state as the request found it.
-                    request, state = item
-                    self._send(session.deliver(session.answer(request, state)))
+            for held in backlog:
+                self._send(held())
 
     def replace_control_interface(self, overlap: float = 0.05) -> None:
         """Swap the task as a server reconnect does: new ends, paths unlinked, old ends closed.

@@ -18,7 +18,9 @@ requests, with upstream's semantics (each from v1.0.1):
   agent disconnects the server sends LogsStopResponse for it
   (``ankaios_server.rs``, ``remove_collector_campaign_entry``).
 * LogsCancelRequest ends a campaign (``ankaios_server.rs``); the requester's own
-  agent disconnecting drops it silently (``remove_agent_log_campaign_entry``).
+  agent disconnecting drops it silently (``remove_agent_log_campaign_entry``): a
+  campaign belongs to the control-interface task that asked, and a new task (an
+  agent restart, a server reconnect) has none.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ class LogServer:
         self.printed: dict[Key, deque[str]] = {}
         # Request id -> the instances it follows.
         self.campaigns: dict[str, dict[Key, None]] = {}
+        # Request id -> the number of the task that asked.
+        self._tasks: dict[str, int] = {}
+
+    def answer(self, request: _ank_base.Request, state: Mapping[str, Node], task: int) -> Messages:
+        """Answer a LogsRequest or LogsCancelRequest of task number `task`."""
+        if request.WhichOneof("RequestContent") == "logsCancelRequest":
+            self.cancel(request.requestId)
+            return [protoconv.response(request.requestId, "logsCancelAccepted")]
+        messages = self.request(request.requestId, request.logsRequest, state)
+        if request.requestId in self.campaigns:
+            self._tasks[request.requestId] = task
+        return messages
 
     def request(
         self, request_id: str, logs: _ank_base.LogsRequest, state: Mapping[str, Node]
@@ -97,10 +111,15 @@ class LogServer:
     def cancel(self, request_id: str) -> None:
         """End a campaign (LogsCancelRequest)."""
         self.campaigns.pop(request_id, None)
+        self._tasks.pop(request_id, None)
 
-    def clear(self) -> None:
-        """Drop every campaign: the requester's agent is gone."""
-        self.campaigns.clear()
+    def clear(self, task: int | None = None) -> None:
+        """Drop the campaigns of tasks but `task` (all without one): their agent is gone."""
+        for request_id, asker in list(self._tasks.items()):
+            if asker != task:
+                self.cancel(request_id)
+        if task is None:
+            self.campaigns.clear()
 
     def print_lines(self, key: Key, lines: Iterable[str]) -> Messages:
         """Record what an instance printed; return the entries for the campaigns following it."""

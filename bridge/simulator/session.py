@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -66,7 +66,7 @@ class Journal:
     outbox: list[_ank_base.Request] | None = None
     # None: the server works; a list: a hung server's backlog, requests and the events of
     # changes in arrival order, answered and delivered late (Lifecycle.hang_server).
-    backlog: list[tuple[_ank_base.Request, Mapping[str, Node]] | Messages] | None = None
+    backlog: list[Callable[[], Messages]] | None = None
     logs: LogServer = field(default_factory=LogServer)
 
 
@@ -121,7 +121,6 @@ class Session:
         self.phase = phase
         self.subscriptions.clear()
         self.pending.clear()
-        self.journal.logs.clear()
 
     def close(self, reason: str) -> Messages:
         """End the task with ConnectionClosed; queued answers are never delivered."""
@@ -182,7 +181,8 @@ class Session:
             return [denied]
         outbox, backlog = self.journal.outbox, self.journal.backlog
         if outbox is None and backlog is not None:
-            backlog.append((request, state))
+            # The answer holds the state as the request found it.
+            backlog.append(lambda: self.deliver(self.answer(request, state)))
             return []
         if outbox is None:
             return self.answer(request, state)
@@ -220,18 +220,21 @@ class Session:
             return answer
         if kind == "updateStateRequest":
             return [protoconv.response(rid, "UpdateStateSuccess")]
-        if kind == "logsRequest":
-            return self.journal.logs.request(rid, request.logsRequest, state)
+        if kind in ("logsRequest", "logsCancelRequest"):
+            return self.journal.logs.answer(request, state, self.number)
         if kind == "eventsCancelRequest":
             self.subscriptions.pop(rid, None)
             return [protoconv.response(rid, "eventsCancelAccepted")]
-        if kind == "logsCancelRequest":
-            self.journal.logs.cancel(rid)
-            return [protoconv.response(rid, "logsCancelAccepted")]
         return []
 
     def events(self, old: Tree, new: Tree) -> Messages:
-        """Return one event per subscriber whose masks the change touches (queued before Hello)."""
+        """Return one event per subscriber whose masks the change touches (queued before Hello).
+
+        A hung server holds the change, in arrival order, for the subscriptions it has later.
+        """
+        if self.journal.backlog is not None:
+            self.journal.backlog.append(lambda: self.events(old, new))
+            return []
         if not self.alive or not self.subscriptions:
             return []
         diff = difference(old, new)
@@ -244,7 +247,4 @@ class Session:
                 continue
             partial = select(new, altered.all_paths())
             messages.append(protoconv.state_response(rid, partial, altered))
-        if self.journal.backlog is not None:
-            self.journal.backlog.append(messages)
-            return []
         return self.deliver(messages)

@@ -57,7 +57,9 @@ def listed(table: str, workload: str) -> bool:
     workload are empty, so splitting at spaces would shift them.
     """
     lines = table.splitlines()
-    header = next((n for n, line in enumerate(lines) if line.startswith(_NAME_HEADER)), None)
+    header = next(
+        (n for n, line in enumerate(lines) if line.lstrip().startswith(_NAME_HEADER)), None
+    )
     if header is None:
         return any(line.split()[:1] == [workload] for line in lines)
     starts = {cell.group(): cell.start() for cell in _HEADER_CELL.finditer(lines[header])}
