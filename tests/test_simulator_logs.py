@@ -132,3 +132,16 @@ def test_a_bad_logs_table_is_named() -> None:
     """A `[logs.x]` table without lines is refused naming it."""
     with pytest.raises(ValueError, match=r"logs\.x: 'lines' must be a non-empty list of strings"):
         parse_printers({"logs": {"x": {"every": 1}}})
+
+
+def test_a_campaign_ends_with_the_task_that_asked() -> None:
+    """A follow asked by task 1 is gone for task 2 (an agent restart or a server reconnect)."""
+    server = LogServer()
+    asked = _ank_base.Request(requestId="r", logsRequest=request(follow=True))
+    server.answer(asked, state("RUNNING"), 1)
+    server.clear(1)
+    assert list(server.campaigns) == ["r"]
+    server.clear(2)
+    assert server.campaigns == {}
+    cancel = _ank_base.Request(requestId="r", logsCancelRequest=_ank_base.LogsCancelRequest())
+    assert kinds(server.answer(cancel, state("RUNNING"), 2)) == ["logsCancelAccepted"]
