@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from bridge.core.loginputs import LogsAsked
 from bridge.core.topics import InstanceKey, bridge_topic
 
-# Ankaios names: ALLOWED_CHAR_SET in upstream common/src/objects/workload_spec.rs.
+# Ankaios names: ALLOWED_CHAR_SET, at most 63 characters (upstream ankaios_api/src/lib.rs).
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _ID = re.compile(r"^[0-9A-Za-z]{1,128}$")
 _MAX_PAYLOAD = 4096
