@@ -15,10 +15,11 @@ requests, with upstream's semantics (each from v1.0.1):
 * A fetcher ends with LogsStopResponse (``agent/src/workload_log_facade.rs``): at
   once without follow, and with follow when its container ends (a restart makes
   a new container: the stream ends and needs a new request). When the workload's
-  agent disconnects the server sends LogsStopResponse for it
-  (``ankaios_server.rs``, ``remove_collector_campaign_entry``).
+  agent disconnects the server sends the AgentDisconnected states first, then
+  LogsStopResponse for it (``ankaios_server.rs`` AgentGone:
+  ``send_log_stop_response_for_disconnected_agent``).
 * LogsCancelRequest ends a campaign (``ankaios_server.rs``); the requester's own
-  agent disconnecting drops it silently (``remove_agent_log_campaign_entry``): a
+  agent disconnecting drops it silently (``cancel_log_requests_of_disconnected_collector``): a
   campaign belongs to the control-interface task that asked, and a new task (an
   agent restart, a server reconnect) has none.
 """
