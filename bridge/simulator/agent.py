@@ -102,7 +102,7 @@ class AgentSimulator(Lifecycle):
 
     def _relay_logs(self, make: Callable[[], Messages]) -> None:
         # The server relays log entries. Cut off from it, or restarted since, the client's
-        # agent has lost its campaigns (ankaios_server.rs AgentGone, remove_agent_log_campaign_entry).
+        # agent has lost its campaigns (ankaios_server.rs AgentGone, log_campaign_store.rs).
         logs = self._journal.logs
         logs.clear(None if self._journal.outbox is not None else self._session.number)
         self._send(self._session.deliver(make()))
