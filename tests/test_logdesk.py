@@ -100,7 +100,7 @@ def test_one_stream_over_the_limit_is_refused() -> None:
         {
             "event": "refused",
             "reason": "limit",
-            "detail": "1 log requests are served already (--logs-max-streams)",
+            "detail": "the bridge serves 1 logs request, its limit (--logs-max-streams)",
             "correlation": "2",
         }
     ]

@@ -243,6 +243,43 @@ def test_shutdown_ends_and_cancels_every_stream(
 
 
 @VERSIONS
+def test_a_cancel_request_ends_the_stream_early(
+    nginx: AgentSimulator, broker: Mosquitto, version: str
+) -> None:
+    """`{"cancel": <correlation>}` ends that follow with `cancelled` and cancels it in Ankaios."""
+    with serving(nginx, broker, version, "--logs") as (_, requester):
+        requester.ask(workload="nginx", follow=30, correlation="stop-me")
+        requester.wait_replies(1)
+        wait_for(lambda: len(nginx._journal.logs.campaigns) == 1, 5, "the campaign")
+        requester.ask(cancel="stop-me")
+        ended = requester.wait_replies(2)[1]
+        wait_for(lambda: not nginx._journal.logs.campaigns, 5, "the cancel in Ankaios")
+    assert (ended["event"], ended["reason"], ended["correlation"]) == (
+        "ended",
+        "cancelled",
+        "stop-me",
+    )
+
+
+@VERSIONS
+def test_one_request_over_the_limit_is_refused(
+    nginx: AgentSimulator, broker: Mosquitto, version: str
+) -> None:
+    """With --logs-max-streams 1 a second request while one streams is refused as over the limit."""
+    with serving(nginx, broker, version, "--logs", "--logs-max-streams", "1") as (_, requester):
+        requester.ask(workload="nginx", follow=30, correlation="one")
+        requester.wait_replies(1)
+        requester.ask(workload="radio", tail=1, correlation="two")
+        refused = first_reply(requester, "two")
+    assert refused == {
+        "event": "refused",
+        "reason": "limit",
+        "detail": "the bridge serves 1 logs request, its limit (--logs-max-streams)",
+        "correlation": "two",
+    }
+
+
+@VERSIONS
 def test_the_rate_cap_drops_lines_and_says_how_many(
     nginx: AgentSimulator, broker: Mosquitto, version: str
 ) -> None:

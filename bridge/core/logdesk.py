@@ -172,7 +172,8 @@ class LogDesk:
             decision.reply(ask.reply, "refused", reason="unavailable", detail=detail)
             return
         if len(self.streams) >= limits.max_streams:
-            detail = f"{limits.max_streams} log requests are served already (--logs-max-streams)"
+            many = f"{limits.max_streams} logs request{'s' * (limits.max_streams > 1)}"
+            detail = f"the bridge serves {many}, its limit (--logs-max-streams)"
             decision.reply(ask.reply, "refused", reason="limit", detail=detail)
             return
         instances = ask.instances(truth)
