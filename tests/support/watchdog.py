@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
+from tests.support.child import ChildProcess
 from tests.support.mqtt import publish, wait_for
 
 FAKE_ANK = Path(__file__).resolve().parent / "fake_ank.py"
@@ -56,8 +54,10 @@ def stop(
     return {"reason": reason, "advice": "re-create the workload", "at": at, "recreate": recreate}
 
 
-class WatchdogProcess:
+class WatchdogProcess(ChildProcess):
     """The watchdog in its own process, its `ank` the fake one; stderr readable with `log()`."""
+
+    name = "watchdog"
 
     def __init__(
         self, tmp: Path, host: str, port: int, *args: str, env: dict[str, str] | None = None
@@ -67,21 +67,14 @@ class WatchdogProcess:
         self.manifest = tmp / "state.yaml"
         self.calls_file = tmp / "ank-calls.jsonl"
         self.state_file = tmp / "ank-state.json"
-        self.argv = [
+        argv = [
             sys.executable, "-m", "bridge.watchdog",
             "--workload", WORKLOAD, "--manifest", str(self.manifest), "--ank", str(FAKE_ANK),
             "--mqtt-host", host, "--mqtt-port", str(port),
             "--backoff", "0.1", "--max-backoff", "0.2", *args,
         ]  # fmt: skip
-        self.env = {
-            **os.environ,
-            "LOG_LEVEL": "DEBUG",
-            "FAKE_ANK_CALLS": str(self.calls_file),
-            "FAKE_ANK_STATE": str(self.state_file),
-            **(env or {}),
-        }
-        self._log = tmp / "watchdog.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        calls = {"FAKE_ANK_CALLS": str(self.calls_file), "FAKE_ANK_STATE": str(self.state_file)}
+        super().__init__(argv, {**calls, **(env or {})})
 
     def __enter__(self) -> WatchdogProcess:
         self.manifest.write_text(MANIFEST)
@@ -94,35 +87,11 @@ class WatchdogProcess:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if exc is not None:
-            sys.stderr.write(f"--- watchdog log ---\n{self.log()}\n")
-
     def start(self) -> None:
         """Start the watchdog and wait until it has subscribed."""
-        with self._log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
-            )
-        self.wait_log("subscribed to ", count=self.log().count("subscribed to ") + 1)
-
-    def signal(self, signum: int = signal.SIGTERM, timeout: float = 5.0) -> int:
-        """Send `signum` and return the exit status."""
-        assert self.process is not None
-        self.process.send_signal(signum)
-        return self.process.wait(timeout)
-
-    def log(self) -> str:
-        """Return everything the watchdog logged so far."""
-        return self._log.read_text(errors="replace") if self._log.exists() else ""
+        subscribed = self.log().count("subscribed to ")
+        super().start()
+        self.wait_log("subscribed to ", count=subscribed + 1)
 
     def wait_log(self, text: str, timeout: float = 10.0, count: int = 1) -> None:
         """Wait until `text` occurs `count` times in the log."""
