@@ -12,9 +12,12 @@ import time
 import pytest
 
 from bridge.simulator import AgentSimulator
+from tests.support.bridge import BridgeProcess
 from tests.support.broker import Mosquitto
+from tests.support.brokers import Nats
 from tests.support.mqtt import wait_for
-from tests.support.scene import NGINX, RADIO, MakeSim
+from tests.support.mqtt311 import Client311
+from tests.support.scene import FAST, NGINX, RADIO, MakeSim
 from tests.test_logs import serving
 
 VERSIONS = pytest.mark.parametrize("version", ["5", "3.1.1"])
@@ -150,3 +153,21 @@ def test_a_pending_instance_gives_no_line_until_the_follow_ends(
         out, err = process.communicate(timeout=20)
     assert (process.returncode, out, err) == (0, "", "")
     assert time.monotonic() - started >= 2
+
+
+def test_tail_on_a_broker_that_speaks_only_3_1_1(
+    printing: AgentSimulator, nats_broker: Nats
+) -> None:
+    """On NATS the command falls back to MQTT 3.1.1 on its own (replyTo) and prints the tail."""
+    host, port = nats_broker.host, nats_broker.port
+    with BridgeProcess(printing.directory, port, *FAST, "--logs"), Client311(host, port) as watcher:
+        watcher.subscribe("ankaios/$bridge/ankaios")
+        wait_for(
+            lambda: any(m.payload == b"connected" for m in watcher.messages),
+            10,
+            "the bridge connected to Ankaios",
+        )
+        argv = [sys.executable, "-m", "bridge.dashboard", "logs", "nginx", "--tail", "1"]
+        argv += ["--mqtt-host", host, "--mqtt-port", str(port)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "third\n", "")

@@ -77,6 +77,7 @@ def test_tail_gives_the_last_lines_then_ends(
             "reason": "stopped",
             "detail": "Ankaios sent the log to its end",
             "instance": NGINX_DOC,
+            "lines": 3,
             "correlation": "c-1",
         },
     ]
@@ -175,6 +176,7 @@ def test_a_restart_ends_the_follow(nginx: AgentSimulator, broker: Mosquitto, ver
         "detail": "Ankaios stopped it: the container ended or was replaced "
         "(after a restart, ask again)",
         "instance": NGINX_DOC,
+        "lines": 0,
     }
 
 
@@ -220,6 +222,7 @@ def test_losing_the_agent_ends_the_stream_and_a_new_request_works(
         "reason": "lost",
         "detail": "the bridge lost its connection to Ankaios",
         "instance": NGINX_DOC,
+        "lines": 0,
         "correlation": "before",
     }
 

@@ -50,6 +50,9 @@ class Stream:
     window: datetime | None = None
     sent: int = 0
     dropped: dict[InstanceKey, int] = field(default_factory=dict)
+    # Lines published per instance: `ended` says how many, so that a requester on a
+    # broker that may reorder QoS 0 lines and QoS 1 replies (NATS) knows when it has all.
+    published: dict[InstanceKey, int] = field(default_factory=dict)
 
     def lines(
         self,
@@ -72,19 +75,25 @@ class Stream:
                 continue
             self.sent += 1
             line = text if len(text) <= longest else text[: longest - 1] + _ELLIPSIS
-            decision.messages.append(Outgoing(logs_topic(prefix, key), line.encode(), 0))
+            self._publish(prefix, key, line, decision)
 
     def flush_dropped(self, prefix: str, decision: Decision) -> None:
         """Say on each instance's topic how many of its lines the rate cap dropped."""
         for key, count in self.dropped.items():
             text = f"{_ELLIPSIS} {count} line{'s' if count > 1 else ''} dropped"
-            decision.messages.append(Outgoing(logs_topic(prefix, key), text.encode(), 0))
+            self._publish(prefix, key, text, decision)
         self.dropped.clear()
+
+    def _publish(self, prefix: str, key: InstanceKey, line: str, decision: Decision) -> None:
+        self.published[key] = self.published.get(key, 0) + 1
+        decision.messages.append(Outgoing(logs_topic(prefix, key), line.encode(), 0))
 
     def ended(self, key: InstanceKey, reason: str, detail: str, decision: Decision) -> None:
         """Tell the requester that the log of one instance ended, and why."""
-        instance = instance_document(key)
-        decision.reply(self.reply, "ended", reason=reason, detail=detail, instance=instance)
+        instance, lines = instance_document(key), self.published.get(key, 0)
+        decision.reply(
+            self.reply, "ended", reason=reason, detail=detail, instance=instance, lines=lines
+        )
 
     def stop_reason(
         self, key: InstanceKey, truth: Mapping[InstanceKey, InstanceStatus] | None

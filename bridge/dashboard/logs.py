@@ -195,7 +195,7 @@ class _Conversation:
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGTERM, self._stop)
         deadline = time.monotonic() + self.options.timeout
-        while not printer.done:
+        while not printer.done(time.monotonic()):
             if self.stopping:
                 cancel = {"cancel": self.correlation, "replyTo": self.reply}
                 topic = request_topic(self.options.mqtt.prefix)
@@ -209,8 +209,8 @@ class _Conversation:
                 topic, payload = self.events.get(timeout=0.1)
             except queue.Empty:
                 continue
-            text = printer.take(topic, payload) if isinstance(payload, bytes) else None
-            if text is not None:
-                sys.stdout.write(text + "\n")
+            if isinstance(payload, bytes):
+                for text in printer.take(topic, payload, time.monotonic()):
+                    sys.stdout.write(text + "\n")
                 sys.stdout.flush()
         return 0 if printer.failure is None else _fail(1, printer.failure)
