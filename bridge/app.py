@@ -13,10 +13,12 @@ from functools import partial
 from types import FrameType
 
 import bridge
+from bridge.ankaios.protocol import new_request_id
 from bridge.ankaios.reader import AnkaiosReader
 from bridge.ankaios.transport import ControlInterfaceError
 from bridge.core.info import BridgeFacts, StopReason
 from bridge.core.inputs import Stop
+from bridge.core.logdesk import LogDesk
 from bridge.core.mirror import Mirror
 from bridge.core.model import format_since
 from bridge.core.owner import Owner
@@ -53,9 +55,12 @@ def run(settings: BridgeSettings) -> int:
         bridge.__version__, format_since(clock()), settings.mqtt.prefix, settings.mqtt.qos
     )
     mirror = Mirror(facts, settings.mirror)
-    owner = Owner(mirror, clock)
+    desk = LogDesk(settings.logs, settings.mqtt.prefix, new_request_id)
+    owner = Owner(mirror, clock, desk)
     link = BrokerLink(settings.mqtt, owner.put)
     source = AnkaiosReader(settings.ankaios, owner.put)
+    # Logs requests go from the owner to the reader, which alone writes to the FIFOs.
+    owner.to_ankaios = source.logs.put
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         # SimpleQueue.put is safe in a signal handler (it takes no lock the

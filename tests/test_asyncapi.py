@@ -99,7 +99,7 @@ def test_the_document_is_valid_asyncapi() -> None:
     result = run_validator("docs/asyncapi.yaml")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
-        "docs/asyncapi.yaml: valid AsyncAPI 3.0.0 (7 channels, 7 operations, 0 warnings)\n"
+        "docs/asyncapi.yaml: valid AsyncAPI 3.0.0 (10 channels, 10 operations, 0 warnings)\n"
     )
 
 
@@ -252,6 +252,9 @@ def test_a_payload_against_the_document_fails_naming_the_topic(
         ("ankaios/$bridge/ankaios", "ankaios", "ankaiosLink"),
         ("vehicle/ankaios/$bridge/info", "vehicle/ankaios", "bridgeInfo"),
         ("ankaios/$bridge/sync/" + "ab" * 16, "ankaios", "syncMarker"),
+        ("ankaios/$bridge/logs/request", "ankaios", "logsRequest"),
+        ("ankaios/$bridge/logs/reply/dash-1", "ankaios", "logsReply"),
+        (f"ankaios/hpc1/nginx/{ID}/logs", "ankaios", "instanceLogs"),
     ],
 )
 def test_each_topic_shape_is_exactly_one_channel(topic: str, prefix: str, channel: str) -> None:
@@ -317,6 +320,8 @@ def test_every_schema_is_draft_07_and_every_example_fits() -> None:
         ),
         "agentStatus": lambda doc: agent_topic("ankaios", doc["agent"]),
         "bridgeInfo": lambda _: INFO,
+        "logsRequest": lambda _: "ankaios/$bridge/logs/request",
+        "logsReply": lambda _: "ankaios/$bridge/logs/reply/operator-1",
     }
     checked = 0
     for name, message in components["messages"].items():
@@ -325,7 +330,7 @@ def test_every_schema_is_draft_07_and_every_example_fits() -> None:
             encoded = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             validate_payload(topics[name](payload), encoded)
             checked += 1
-    assert checked == 5
+    assert checked == 7
 
 
 def test_the_readme_examples_fit() -> None:

@@ -11,6 +11,7 @@ from bridge.core.model import STATES
 from bridge.dashboard.app import parse_options
 from bridge.settings import broker, commands
 from bridge.settings.commands import build_parser, load_settings
+from bridge.settings.logs import LOGS
 from bridge.settings.options import ConfigError, Option, OptionParser, add_options, value
 
 # Per option: (flag text, variable text, value of the flag, value of the variable).
@@ -37,6 +38,10 @@ SAMPLES: dict[str, tuple[str, str, Any, Any]] = {
     "--probe-interval": ("2", "3", 2.0, 3.0),
     "--agent-status-interval": ("0", "2.5", 0.0, 2.5),
     "--info-interval": ("1", "0", 1.0, 0.0),
+    "--logs-max-streams": ("2", "8", 2, 8),
+    "--logs-max-follow": ("60", "1", 60.0, 1.0),
+    "--logs-max-rate": ("1", "1000", 1, 1000),
+    "--logs-max-line": ("16", "100000", 16, 100000),
 }
 
 # Per option: a value it refuses and the tail of the message after `--flag / VAR: 'value' `.
@@ -59,6 +64,11 @@ REFUSED: dict[str, tuple[str, str]] = {
     "--probe-interval": ("0", "is not valid; expected a number >= 0.1"),
     "--agent-status-interval": ("-0.5", "is not valid; expected a number >= 0"),
     "--info-interval": ("ten", "is not valid; expected a number >= 0"),
+    "--logs": ("sometimes", "is not valid; expected one of 1, true, yes, on, 0, false, no, off"),
+    "--logs-max-streams": ("65", "is not valid; expected an integer from 1 to 64"),
+    "--logs-max-follow": ("0.5", "is not valid; expected a number >= 1"),
+    "--logs-max-rate": ("0", "is not valid; expected an integer >= 1"),
+    "--logs-max-line": ("8", "is not valid; expected an integer >= 16"),
 }
 
 VALUED = [
@@ -98,7 +108,7 @@ def test_flag_beats_variable_beats_default(option: Option[Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "option", [broker.TLS, broker.TLS_INSECURE], ids=lambda option: option.flag
+    "option", [broker.TLS, broker.TLS_INSECURE, LOGS], ids=lambda option: option.flag
 )
 def test_switches_are_flags_with_a_strict_variable(option: Option[bool]) -> None:
     """A switch flag turns its setting on whatever the variable says; the variable alone decides otherwise."""

@@ -1,7 +1,8 @@
 """Control-interface messages: conversion between the SDK's protobuf and own values, framed.
 
-This is the only module that touches `ankaios_sdk`: the SDK's generated protobuf
-classes define the protocol; nothing past this module sees them.
+This and bridge.ankaios.logwire (the log messages) are the only modules that touch
+`ankaios_sdk`: the SDK's generated protobuf classes define the protocol; nothing
+past them sees them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from ankaios_sdk.utils import ANKAIOS_VERSION
 from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
+from bridge.ankaios import logwire
 from bridge.ankaios.framing import frame
 from bridge.core.inputs import AgentReport
+from bridge.core.loginputs import LogAnswer
 from bridge.core.model import UNKNOWN, ExecutionState, clip_info
 from bridge.core.topics import InstanceKey
 
@@ -88,7 +91,7 @@ class Garbage:
     reason: str
 
 
-Message = Accepted | Closed | StateAnswer | ErrorAnswer | OtherAnswer | Garbage
+Message = Accepted | Closed | StateAnswer | ErrorAnswer | OtherAnswer | Garbage | LogAnswer
 
 
 def hello_frame() -> bytes:
@@ -143,6 +146,8 @@ def _decode_response(response: _ank_base.Response) -> Message:
     kind = response.WhichOneof("ResponseContent")
     if kind == "error":
         return ErrorAnswer(request_id, response.error.message)
+    if kind in logwire.KINDS:
+        return logwire.decode_answer(response, kind)
     if kind != "completeStateResponse":
         return OtherAnswer(request_id, kind or "unknown")
     answer = response.completeStateResponse

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bridge.ankaios import handshake, stops, transport
+from bridge.ankaios import handshake, logs, stops, transport
 from bridge.ankaios.feeds import Feeds
 from bridge.ankaios.handshake import Handshake
 from bridge.ankaios.outage import RETRY, Outage
@@ -43,6 +43,7 @@ class AnkaiosReader:
     def __init__(self, settings: AnkaiosSettings, sink: Callable[[Input], None]) -> None:
         self.settings = settings
         self.sink = sink
+        self.logs = logs.LogChannel()
         self._directory = settings.control_interface
         # What the feeds make while handling one thing, sent once they are done.
         self._outbox: list[bytes] = []
@@ -91,15 +92,15 @@ class AnkaiosReader:
             self._connection.close()
 
     def _farewell(self) -> None:
-        current = self.feeds.current()
+        current = [*map(cancel_frame, self.feeds.current()), *self.logs.farewell()]
         if not current or self._phase is not _Phase.CONNECTED:
             return
         if self.feeds.overdue(time.monotonic()) is not None:
             return  # it could wait in the FIFO for the task that replaces this one
         if not self._connection.unlinked():
             with contextlib.suppress(AgentGoneError):
-                for request_id in current:
-                    self._connection.send(cancel_frame(request_id))
+                for data in current:
+                    self._connection.send(data)
 
     def _step(self) -> None:
         if self._phase is _Phase.AWAY:
@@ -183,7 +184,7 @@ class AnkaiosReader:
         self._report_link(now)
 
     def _flush(self) -> None:
-        frames = list(self._outbox)
+        frames = [*self._outbox, *self.logs.frames(self.feeds.overdue(time.monotonic()))]
         self._outbox.clear()
         for data in frames:
             # Before every request: one that reaches a task still waiting for its
@@ -210,7 +211,7 @@ class AnkaiosReader:
         warnings = (stops.ONE_RECONNECT_LEFT,) if self._replacements else ()
         self.sink(AnkaiosLink(live, self._reconnects, warnings))
 
-    def _handle(self, received: transport.Received) -> None:
+    def _handle(self, received: transport.Received) -> None:  # noqa: C901 - one case a kind
         match received:
             case transport.Gone(reason):
                 # The last of a read; its reason beats a failed write's.
@@ -227,6 +228,8 @@ class AnkaiosReader:
             case Accepted():
                 if self._phase is _Phase.HANDSHAKE:
                     self._accepted(time.monotonic())
+            case _ if (answer := self.logs.take(received)) is not None:
+                self.sink(answer)
             case _ if self._phase is not _Phase.CONNECTED:
                 self.feeds.before_handshake(received)
             case _:

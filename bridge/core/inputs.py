@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bridge.core.info import StopReason
+from bridge.core.loginputs import LogInput
 from bridge.core.model import ExecutionState
 from bridge.core.topics import InstanceKey
 from bridge.mqtt.version import MQTT5
@@ -149,4 +150,4 @@ MirrorInput = (
     | BrokerMessage
     | SendFailed
 )
-Input = MirrorInput | SourceFailed | Stop
+Input = MirrorInput | LogInput | SourceFailed | Stop

@@ -14,7 +14,10 @@ from datetime import datetime
 from typing import Protocol
 
 from bridge.core.info import StopReason
-from bridge.core.inputs import Input, SendFailed, SourceFailed, Stop, Tick
+from bridge.core.inputs import AnkaiosLink, Input, SendFailed, SourceFailed, Stop, Tick
+from bridge.core.logdesk import LogDesk
+from bridge.core.loginputs import LogAnswer, LogCommand, LogsAsked, Outgoing
+from bridge.core.logstreams import Decision
 from bridge.core.mirror import Mirror
 
 LOG = logging.getLogger(__name__)
@@ -31,13 +34,28 @@ class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes) -> bool:
         """Publish retained; return False when not connected (nothing is queued)."""
 
+    def send(self, message: Outgoing) -> bool:
+        """Publish not retained; return False when not connected (nothing is queued)."""
+
 
 class Owner:
-    """Runs `mirror` on the calling thread until Stop or SourceFailed; `put` is thread-safe."""
+    """Runs `mirror` on the calling thread until Stop or SourceFailed; `put` is thread-safe.
 
-    def __init__(self, mirror: Mirror, clock: Callable[[], datetime]) -> None:
+    The log desk, when given, serves logs requests; its commands go to `to_ankaios`
+    (the control-interface reader's hand-over).
+    """
+
+    def __init__(
+        self,
+        mirror: Mirror,
+        clock: Callable[[], datetime],
+        desk: LogDesk | None = None,
+        to_ankaios: Callable[[LogCommand], None] | None = None,
+    ) -> None:
         self.mirror = mirror
         self.clock = clock
+        self.desk = desk
+        self.to_ankaios = to_ankaios
         self._inbox: queue.SimpleQueue[Input] = queue.SimpleQueue()
 
     def put(self, item: Input) -> None:
@@ -52,7 +70,7 @@ class Owner:
         """
         inbox = self._inbox
         while True:
-            due = self.mirror.next_due()
+            due = self._next_due()
             if due is None:
                 batch = [inbox.get()]
             else:
@@ -71,11 +89,16 @@ class Owner:
                 # Inputs that never stop coming must not hold back what is due.
                 batch.append(Tick())
             for item in batch:
-                if isinstance(item, Stop):
-                    return None
-                if isinstance(item, SourceFailed):
-                    return item.stop
+                if isinstance(item, Stop | SourceFailed):
+                    if self.desk is not None:
+                        self._carry_out(self.desk.farewell(), publisher)
+                    return item.stop if isinstance(item, SourceFailed) else None
                 self._decide(item, now, publisher)
+
+    def _next_due(self) -> datetime | None:
+        due = self.mirror.next_due()
+        logs = self.desk.next_due() if self.desk is not None else None
+        return min(due, logs) if due is not None and logs is not None else due or logs
 
     def farewell(self, publisher: Publisher, stop: StopReason | None = None) -> None:
         """Publish the mirror's last word (and why it must stop), before the link says `offline`."""
@@ -85,6 +108,11 @@ class Owner:
 
     def _decide(self, item: Input, now: datetime, publisher: Publisher) -> None:
         assert not isinstance(item, Stop | SourceFailed)  # noqa: S101 - run() handles them
+        if isinstance(item, LogsAsked | LogAnswer):
+            self._serve_logs(item, now, publisher)
+            return
+        if isinstance(item, AnkaiosLink | Tick):
+            self._serve_logs(item, now, publisher)
         try:
             plan = self.mirror.handle(item, now)
         except Exception:
@@ -96,3 +124,29 @@ class Owner:
             if not publisher.publish(publish.topic, publish.payload):
                 self.mirror.handle(SendFailed(), now)
                 return
+
+    def _serve_logs(
+        self, item: LogsAsked | LogAnswer | AnkaiosLink | Tick, now: datetime, publisher: Publisher
+    ) -> None:
+        desk = self.desk
+        if desk is None:
+            return
+        try:
+            if isinstance(item, AnkaiosLink):
+                decision = desk.link(connected=item.connected)
+            elif isinstance(item, Tick):
+                decision = desk.tick(now)
+            else:
+                decision = desk.handle(item, now, self.mirror.instances.truth)
+        except Exception:
+            LOG.exception("failed to handle %s", type(item).__name__)
+            return
+        self._carry_out(decision, publisher)
+
+    def _carry_out(self, decision: Decision, publisher: Publisher) -> None:
+        for command in decision.commands:
+            if self.to_ankaios is not None:
+                self.to_ankaios(command)
+        for message in decision.messages:
+            # Not retained and never repeated: one lost while disconnected is lost.
+            publisher.send(message)

@@ -12,6 +12,13 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the dashboard; the console script passes nothing and exits with the result."""
+    args = sys.argv[1:] if argv is None else argv
+    env = os.environ if environ is None else environ
+    if args[:1] == ["logs"]:
+        # Needs no rich: it prints lines.
+        from bridge.dashboard.logs import run_logs  # noqa: PLC0415 - only for `logs`
+
+        return run_logs(args[1:], env)
     try:
         # rich comes with the optional `dashboard` extra; the bridge itself never needs it.
         from bridge.dashboard.app import run  # noqa: PLC0415 - see above
@@ -22,4 +29,4 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             "ankaios-mqtt-dashboard: needs rich: pip install 'ankaios-mqtt-bridge[dashboard]'\n"
         )
         return 2
-    return run(sys.argv[1:] if argv is None else argv, os.environ if environ is None else environ)
+    return run(args, env)

@@ -17,6 +17,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bridge.core.inputs import BrokerConnected, BrokerDisconnected, BrokerMessage, Input
+from bridge.core.loginputs import Outgoing
 from bridge.mqtt.client import (
     SocketErrors,
     create_client,
@@ -24,7 +25,8 @@ from bridge.mqtt.client import (
     release,
     warn_if_insecure,
 )
-from bridge.mqtt.reconnect import Failure, Reconnect
+from bridge.mqtt.reconnect import Reconnect
+from bridge.mqtt.replies import listen, send_message, warn_each_outage
 from bridge.mqtt.status import Status
 from bridge.mqtt.sync import SyncMarker, refusal_hint
 from bridge.mqtt.version import MQTT5, VersionChoice, refuses_version
@@ -53,7 +55,7 @@ class BrokerLink:
         self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
         self._window = PublishWindow()
-        self._reconnect = Reconnect(settings.reconnect_max_delay, self._log_failure)
+        self._reconnect = Reconnect(settings.reconnect_max_delay, warn_each_outage(LOG, settings))
         self._thread = threading.Thread(
             target=self._reconnect.run, args=(self._connect,), name="mqtt", daemon=True
         )
@@ -83,6 +85,7 @@ class BrokerLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        listen(client, self.settings.prefix, self.sink)
         client.enable_logger(self._socket_error.logger)
         return client
 
@@ -102,6 +105,10 @@ class BrokerLink:
             return False
         window.add(info)
         return True
+
+    def send(self, message: Outgoing) -> bool:
+        """Publish a logs reply or line, not retained; False when not connected."""
+        return send_message(self._client, message)
 
     def wait_connected(self, timeout: float) -> bool:
         """Wait up to `timeout` s for a connection the broker accepted; True once there is one."""
@@ -146,13 +153,6 @@ class BrokerLink:
                 self.sink(synced)
         client.loop_stop()
         release(client)
-
-    def _log_failure(self, failure: Failure) -> None:
-        if failure.first:
-            wait = self.settings.reconnect_max_delay
-            LOG.warning("%s; retrying every %g s at most until it works", failure.cause, wait)
-        else:
-            LOG.debug("%s", failure.cause)
 
     def _on_connect(
         self,

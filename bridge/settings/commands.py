@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bridge.core.model import STATES, UNKNOWN
 from bridge.settings.broker import BROKER_OPTIONS, MqttSettings, add_mqtt_arguments, mqtt_settings
+from bridge.settings.logs import LOGS_OPTIONS, LogsSettings
 from bridge.settings.options import (
     Declared,
     Option,
@@ -112,6 +113,7 @@ BRIDGE_OWN_OPTIONS: tuple[Declared, ...] = (
     PROBE_INTERVAL,
     AGENT_STATUS_INTERVAL,
     INFO_INTERVAL,
+    *LOGS_OPTIONS,
 )
 BRIDGE_OPTIONS = (*BROKER_OPTIONS, *BRIDGE_OWN_OPTIONS)
 
@@ -196,6 +198,7 @@ class BridgeSettings:
     ankaios: AnkaiosSettings
     mirror: MirrorSettings
     log_level: str
+    logs: LogsSettings
 
 
 def build_parser() -> OptionParser:
@@ -220,6 +223,7 @@ def load_settings(
         mqtt=mqtt_settings(args, environ, f"{BRIDGE_PROG}-{hostname}", qos),
         ankaios=build(AnkaiosSettings, BRIDGE_OWN_OPTIONS, *own),
         mirror=build(MirrorSettings, BRIDGE_OWN_OPTIONS, *own),
+        logs=build(LogsSettings, BRIDGE_OWN_OPTIONS, *own),
     )
 
 

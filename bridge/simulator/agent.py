@@ -17,7 +17,7 @@ from pathlib import Path
 from bridge.simulator import cluster
 from bridge.simulator.authorizer import Authorizer
 from bridge.simulator.lifecycle import Lifecycle
-from bridge.simulator.session import Phase
+from bridge.simulator.session import Messages, Phase
 from bridge.simulator.statetree import Tree
 
 _POLL = 0.01
@@ -56,6 +56,7 @@ class AgentSimulator(Lifecycle):
             old, self._state = self._state, new_state
             if self._change_base is None:
                 self._send(self._session.events(old, new_state))
+                self._relay_logs(lambda: self._journal.logs.changed(new_state))
 
     @contextlib.contextmanager
     def change(self) -> Iterator[None]:
@@ -71,6 +72,7 @@ class AgentSimulator(Lifecycle):
                     base, self._change_base = self._change_base, None
                     if base is not None:
                         self._send(self._session.events(base, self._state))
+                        self._relay_logs(lambda: self._journal.logs.changed(self._state))
 
     def set_state(
         self,
@@ -92,6 +94,18 @@ class AgentSimulator(Lifecycle):
                 self._apply(cluster.without_instance(self._state, agent, workload, iid))
             else:
                 self._apply(cluster.with_instance(self._state, agent, workload, iid, execution))
+
+    def print_lines(self, agent: str, workload: str, iid: str, *lines: str) -> None:
+        """Print `lines` from an instance (one LogEntry each): followers of its log get them."""
+        with self._lock:
+            self._relay_logs(lambda: self._journal.logs.print_lines((agent, workload, iid), lines))
+
+    def _relay_logs(self, make: Callable[[], Messages]) -> None:
+        # The server relays log entries. Cut off from it, or restarted since, the client's
+        # agent has lost its campaigns (ankaios_server.rs AgentGone, log_campaign_store.rs).
+        logs = self._journal.logs
+        logs.clear(None if self._journal.outbox is not None else self._session.number)
+        self._send(self._session.deliver(make()))
 
     def remove(self, agent: str, workload: str, iid: str) -> None:
         """Remove an instance (its agent reported Removed)."""

@@ -7,7 +7,6 @@ rule matches any section, a ``*`` in the request is compared literally.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +36,26 @@ def allow_matches(rule: str, request: str) -> bool:
     return _sections_match(rule_sections, request_sections)
 
 
+def log_rule_matches(patterns: Sequence[str], workload_name: str) -> bool:
+    """Return True when one LogRule's patterns match a workload name, as upstream does.
+
+    Ported from ``authorizer/rules.rs`` ``LogRule::matches`` (v1.0.1): it returns at
+    the first pattern holding a ``*``, matched or not, so later patterns of the same
+    rule are never tried. One wildcard pattern per rule, or put it last.
+    """
+    for pattern in patterns:
+        if pattern in (workload_name, WILDCARD):
+            return True
+        if WILDCARD in pattern:
+            prefix, _, suffix = pattern.partition(WILDCARD)
+            return (
+                workload_name.startswith(prefix)
+                and workload_name.endswith(suffix)
+                and len(prefix) + len(suffix) <= len(workload_name)
+            )
+    return False
+
+
 def deny_matches(rule: str, request: str) -> bool:
     """Return True when a deny rule refuses the requested mask (common-prefix match)."""
     rule_sections = _sections(rule)
@@ -49,7 +68,8 @@ class Authorizer:
 
     Upstream keeps deny rules per operation (``state_deny_read``/``state_deny_write``
     in authorizer.rs) and has LogRule deny lists too; here one deny list, as from
-    ReadWrite rules, applies to reads and writes, and logs have no deny list.
+    ReadWrite rules, applies to reads and writes, and logs have no deny list. Each
+    entry of ``log_rules`` is one LogRule, its patterns separated by commas.
     """
 
     read_rules: tuple[str, ...] = (WILDCARD,)
@@ -75,8 +95,10 @@ class Authorizer:
         return self._allows(self.write_rules, masks)
 
     def may_read_logs(self, workload_names: Sequence[str]) -> bool:
-        """Return True when a LogRule pattern covers every requested workload name."""
-        return bool(workload_names) and all(
-            any(fnmatch.fnmatchcase(name, rule) for rule in self.log_rules)
-            for name in workload_names
-        )
+        """Return True when a LogRule matches every requested workload name.
+
+        Upstream allows a request naming no workload (authorizer.rs
+        utest_log_request_empty_is_allowed).
+        """
+        rules = [rule.split(",") for rule in self.log_rules]
+        return all(any(log_rule_matches(rule, name) for rule in rules) for name in workload_names)

@@ -20,6 +20,7 @@ from typing import TextIO
 from bridge.simulator.agent import AgentSimulator
 from bridge.simulator.faults import Faults, parse_fault
 from bridge.simulator.load import LoadTicker
+from bridge.simulator.printers import LOG_RULE_HELP, PrintTicker, load_printers
 from bridge.simulator.scenario import FAULTS, Scenario, ScenarioError, Step, describe, load_scenario
 
 PROG = "ankaios-simulator"
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "real agent does every 2 s (scaled by --speed; 0: off; default: the scenario's "
         "[load] every, else off)",
     )
+    parser.add_argument("--log-rule", action="append", default=[], help=LOG_RULE_HELP)
     parser.add_argument(
         "--fault",
         type=_fault,
@@ -192,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as err:
+        scenario, printers = load_scenario(args.scenario), load_printers(args.scenario)
+    except (ScenarioError, ValueError, TypeError) as err:
         _say(f"{PROG}: {err}", sys.stderr)
         return 2
     stop = threading.Event()
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threading.Thread(target=stop.set, name="stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sim = AgentSimulator(args.control_interface)
+    sim = AgentSimulator(args.control_interface, log_rules=args.log_rule)
 
     def _recreated() -> None:
         sim.new_workload_instance()
@@ -229,16 +231,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (f"; every agent reports its load every {every:g} s" if every else ""),
             sys.stdout,
         )
-        play(
-            scenario,
-            sim,
-            speed=args.speed,
-            loop=args.loop,
-            stop=stop,
-            out=sys.stdout,
-            faults=args.fault,
-            load_every=every,
-        )
+        with PrintTicker(sim, printers, args.speed, stop):
+            play(
+                scenario,
+                sim,
+                speed=args.speed,
+                loop=args.loop,
+                stop=stop,
+                out=sys.stdout,
+                faults=args.fault,
+                load_every=every,
+            )
     finally:
         sim.stop()
         for sig, handler in previous.items():

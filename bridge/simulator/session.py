@@ -18,6 +18,7 @@ from ankaios_sdk._protos import _ank_base, _control_api
 
 from bridge.simulator import protoconv
 from bridge.simulator.authorizer import Authorizer
+from bridge.simulator.logs import LogServer
 from bridge.simulator.statefilter import select
 from bridge.simulator.statetree import Node, Tree, difference, event_paths
 
@@ -66,6 +67,7 @@ class Journal:
     # None: the server works; a list: a hung server's backlog, requests and the events of
     # changes in arrival order, answered and delivered late (Lifecycle.hang_server).
     backlog: list[Callable[[], Messages]] | None = None
+    logs: LogServer = field(default_factory=LogServer)
 
 
 class Session:
@@ -218,13 +220,11 @@ class Session:
             return answer
         if kind == "updateStateRequest":
             return [protoconv.response(rid, "UpdateStateSuccess")]
-        if kind == "logsRequest":
-            return [protoconv.logs_accepted(rid, list(request.logsRequest.workloadNames))]
+        if kind in ("logsRequest", "logsCancelRequest"):
+            return self.journal.logs.answer(request, state, self.number)
         if kind == "eventsCancelRequest":
             self.subscriptions.pop(rid, None)
             return [protoconv.response(rid, "eventsCancelAccepted")]
-        if kind == "logsCancelRequest":
-            return [protoconv.response(rid, "logsCancelAccepted")]
         return []
 
     def events(self, old: Tree, new: Tree) -> Messages:
