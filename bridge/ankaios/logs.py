@@ -9,6 +9,7 @@ every request still open when it stops.
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 
 from bridge.ankaios.logwire import request_frame
 from bridge.ankaios.protocol import ErrorAnswer, Message
@@ -27,10 +28,16 @@ class LogChannel:
         """Hand a command to the reader thread (thread-safe)."""
         self._commands.put(command)
 
-    def frames(self, overdue: float | None) -> list[bytes]:
-        """Return the frames of the commands given so far; none while a request is `overdue`."""
+    def frames(self, overdue: Callable[[], float | None]) -> list[bytes]:
+        """Return the frames of the commands given so far; none while a request is `overdue`.
+
+        Asked after every message the reader handles: `overdue` is only worked out when
+        a command waits.
+        """
         frames: list[bytes] = []
-        while overdue is None:
+        if self._commands.empty() or overdue() is not None:
+            return frames
+        while True:
             try:
                 command = self._commands.get_nowait()
             except queue.Empty:

@@ -184,7 +184,7 @@ class AnkaiosReader:
         self._report_link(now)
 
     def _flush(self) -> None:
-        frames = [*self._outbox, *self.logs.frames(self.feeds.overdue(time.monotonic()))]
+        frames = [*self._outbox, *self.logs.frames(lambda: self.feeds.overdue(time.monotonic()))]
         self._outbox.clear()
         for data in frames:
             # Before every request: one that reaches a task still waiting for its

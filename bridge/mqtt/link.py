@@ -25,8 +25,8 @@ from bridge.mqtt.client import (
     release,
     warn_if_insecure,
 )
-from bridge.mqtt.reconnect import Reconnect
-from bridge.mqtt.replies import listen, send_message, warn_each_outage
+from bridge.mqtt.reconnect import Reconnect, warn_each_outage
+from bridge.mqtt.replies import listen, send_message
 from bridge.mqtt.status import Status
 from bridge.mqtt.sync import SyncMarker, refusal_hint
 from bridge.mqtt.version import MQTT5, VersionChoice, refuses_version
@@ -55,7 +55,9 @@ class BrokerLink:
         self.version = VersionChoice(settings.protocol)
         self._client: mqtt.Client | None = None
         self._window = PublishWindow()
-        self._reconnect = Reconnect(settings.reconnect_max_delay, warn_each_outage(LOG, settings))
+        self._reconnect = Reconnect(
+            settings.reconnect_max_delay, warn_each_outage(LOG, settings.reconnect_max_delay)
+        )
         self._thread = threading.Thread(
             target=self._reconnect.run, args=(self._connect,), name="mqtt", daemon=True
         )

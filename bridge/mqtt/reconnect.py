@@ -7,6 +7,7 @@ after a connection the broker accepted, until stopped.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,3 +92,15 @@ class Reconnect:
         first = not self._in_outage
         self._in_outage = True
         self.on_failure(Failure(cause, first, refused))
+
+
+def warn_each_outage(log: logging.Logger, wait: float) -> Callable[[Failure], None]:
+    """Return a report of failed connects: a warning once per outage, then debug lines."""
+
+    def report(failure: Failure) -> None:
+        if failure.first:
+            log.warning("%s; retrying every %g s at most until it works", failure.cause, wait)
+        else:
+            log.debug("%s", failure.cause)
+
+    return report

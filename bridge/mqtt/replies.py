@@ -8,7 +8,6 @@ with the request's Correlation Data under MQTT 5.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -18,8 +17,6 @@ from paho.mqtt.properties import Properties
 from bridge.core.inputs import Input
 from bridge.core.loginputs import LogsAsked, Outgoing
 from bridge.core.logrequests import request_topic
-from bridge.mqtt.reconnect import Failure
-from bridge.settings.broker import MqttSettings
 
 OnMessage = Callable[[mqtt.Client, object, mqtt.MQTTMessage], None]
 
@@ -69,16 +66,3 @@ def send_message(client: mqtt.Client | None, message: Outgoing) -> bool:
         message.topic, message.payload, qos=message.qos, retain=False, properties=properties
     )
     return info.rc == mqtt.MQTT_ERR_SUCCESS
-
-
-def warn_each_outage(log: logging.Logger, settings: MqttSettings) -> Callable[[Failure], None]:
-    """Return the broker link's report of a failed connect: a warning once per outage."""
-    wait = settings.reconnect_max_delay
-
-    def report(failure: Failure) -> None:
-        if failure.first:
-            log.warning("%s; retrying every %g s at most until it works", failure.cause, wait)
-        else:
-            log.debug("%s", failure.cause)
-
-    return report
