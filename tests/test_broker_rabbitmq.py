@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 from bridge.simulator import AgentSimulator, instance_id
 from tests.support.bridge import BridgeProcess
 from tests.support.dashboard import run_command
 from tests.support.expect import expected_tree, matches
+from tests.support.logclient import LogRequester
 from tests.support.rabbitmq import RabbitMq
 from tests.support.retained import publish_as, read_tree, wait_retained
-from tests.support.scene import FAST, NGINX, RADIO, reported
+from tests.support.scene import FAST, NGINX, RADIO, MakeSim, reported
+from tests.support.watchdog import DELETE, GET, WatchdogProcess, info, stop
 
 LACK = "sends no retained messages to wildcard subscriptions"
 
@@ -112,3 +115,35 @@ def test_the_will_marks_a_killed_bridge_offline(
         converges(sim, rabbitmq_broker, unique_prefix)
         running.signal(signal.SIGKILL)
     converges(sim, rabbitmq_broker, unique_prefix, bridge="offline")
+
+
+def test_a_logs_tail_reaches_the_requester(
+    make_sim: MakeSim, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """Under RabbitMQ a logs request is accepted, its lines arrive on the instance's `logs` topic, then it ends."""
+    sim = make_sim(log_rules=("nginx",))
+    sim.set_state("hpc1", "nginx", NGINX, "RUNNING", "RUNNING_OK")
+    sim.print_lines("hpc1", "nginx", NGINX, "one", "two", "three")
+    node = rabbitmq_broker
+    with BridgeProcess(sim.directory, node.port, *FAST, "--topic-prefix", unique_prefix, "--logs"):
+        converges(sim, node, unique_prefix)
+        with LogRequester(node.host, node.port, "3.1.1", prefix=unique_prefix) as requester:
+            requester.ask(workload="nginx", tail=2, correlation="r")
+            replies = requester.wait_replies(2, timeout=10)
+            assert requester.wait_lines(2) == ["two", "three"]
+    assert [(reply["event"], reply["correlation"]) for reply in replies] == [
+        ("accepted", "r"),
+        ("ended", "r"),
+    ]
+    assert requester.lines(f"{unique_prefix}/hpc1/nginx/{NGINX}/logs") == ["two", "three"]
+
+
+def test_the_watchdog_recreates_a_stopped_bridge(
+    tmp_path: Path, rabbitmq_broker: RabbitMq, unique_prefix: str
+) -> None:
+    """Under RabbitMQ the watchdog reads the retained status and stop reason on exact topics and re-creates the workload."""
+    node = rabbitmq_broker
+    with WatchdogProcess(tmp_path, node.host, node.port, "--topic-prefix", unique_prefix) as dog:
+        dog.say(b"online", info(), prefix=unique_prefix)
+        dog.say(b"offline", info(stop("2026-12-07T17:00:00.000Z")), prefix=unique_prefix)
+        assert dog.wait_calls(3, timeout=15) == [DELETE, GET, ["apply", str(dog.manifest)]]

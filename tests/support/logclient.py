@@ -17,8 +17,6 @@ from paho.mqtt.properties import Properties
 from tests.support.contract import ContractError, validate_payload
 from tests.support.mqtt import close, wait_for
 
-REQUEST = "ankaios/$bridge/logs/request"
-
 
 @dataclass(frozen=True)
 class Got:
@@ -35,11 +33,17 @@ class LogRequester:
     """An MQTT client (version "5" or "3.1.1") subscribed to its reply topic and `lines`."""
 
     def __init__(
-        self, host: str, port: int, version: str, lines: str = "ankaios/+/+/+/logs"
+        self,
+        host: str,
+        port: int,
+        version: str,
+        lines: str | None = None,
+        prefix: str = "ankaios",
     ) -> None:
-        self.host, self.port, self.version = host, port, version
-        self.reply_topic = f"ankaios/$bridge/logs/reply/{uuid.uuid4().hex}"
-        self.lines_filter = lines
+        self.host, self.port, self.version, self.prefix = host, port, version, prefix
+        self.request_topic = f"{prefix}/$bridge/logs/request"
+        self.reply_topic = f"{prefix}/$bridge/logs/reply/{uuid.uuid4().hex}"
+        self.lines_filter = lines or f"{prefix}/+/+/+/logs"
         self.got: list[Got] = []
         self.violations: list[str] = []
         self._lock = threading.Lock()
@@ -81,7 +85,7 @@ class LogRequester:
             self.got.append(got)
             # Every reply and line must be what docs/asyncapi.yaml declares.
             try:
-                validate_payload(got.topic, got.payload)
+                validate_payload(got.topic, got.payload, self.prefix)
             except ContractError as err:
                 self.violations.append(str(err))
 
@@ -102,7 +106,8 @@ class LogRequester:
 
     def raw(self, payload: bytes, properties: Properties | None = None) -> None:
         """Publish `payload` to the request topic as it is."""
-        self.client.publish(REQUEST, payload, qos=1, properties=properties).wait_for_publish(5)
+        sent = self.client.publish(self.request_topic, payload, qos=1, properties=properties)
+        sent.wait_for_publish(5)
 
     def replies(self) -> list[dict[str, Any]]:
         """Return the replies so far, decoded."""
